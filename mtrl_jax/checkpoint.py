@@ -1,0 +1,45 @@
+"""Orbax checkpoints of the whole training state (params, optimiser states, alphas, replay
+buffer, env state, RNG keys, counters). Orbax writes each step to a temporary folder and
+renames it when complete, so a crash mid-write leaves the previous checkpoint usable."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+
+def _manager(run_dir: str, max_to_keep: int = 2):
+    import orbax.checkpoint as ocp
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+    return ocp.CheckpointManager(os.path.abspath(os.path.join(run_dir, "checkpoints")),
+                                 options=options)
+
+
+def save(run_dir: str, step: int, state) -> None:
+    """Save ``state`` (a pytree of arrays) as checkpoint ``step`` and wait until it is on disk."""
+    import orbax.checkpoint as ocp
+    mngr = _manager(run_dir)
+    mngr.save(step, args=ocp.args.StandardSave(state))
+    mngr.wait_until_finished()
+    mngr.close()
+
+
+def latest_step(run_dir: str) -> int | None:
+    if not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+        return None
+    mngr = _manager(run_dir)
+    step = mngr.latest_step()
+    mngr.close()
+    return step
+
+
+def restore(run_dir: str, target, step: int | None = None):
+    """Restore into the structure, shapes and dtypes of ``target``; latest step by default."""
+    import orbax.checkpoint as ocp
+    mngr = _manager(run_dir)
+    step = mngr.latest_step() if step is None else step
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), target)
+    state = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+    mngr.close()
+    return state

@@ -1,0 +1,211 @@
+"""Typed, frozen run configuration; the CLI (experiments/run.py) is generated from it with tyro.
+
+Fields left at ``None`` mean "the default of this method on this environment" and are filled in
+by :func:`resolve`, so that ``--algo paco`` alone reproduces the PaCo paper's MT10 settings while
+any field can still be overridden on the command line. The resolved config is what a run saves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+ALGOS = ("mtsac", "mhsac", "sm", "paco", "d2r", "care", "moore", "qmp")
+ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx")
+
+
+class ConfigError(ValueError):
+    """A bad configuration: the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """One training run (or several seeds of it, see ``seeds``)."""
+
+    algo: str = "mtsac"
+    """Method: mtsac, mhsac, sm, paco, d2r, care, moore, qmp."""
+    env: str = "mt10"
+    """Environment: mt10, mt50, mt1 (one task, see --mt1-task), point-mt (pure JAX), mt10-mjx."""
+    mt1_task: str = "reach-v3"
+    """Task of the mt1 environment."""
+    seed: int = 0
+    seeds: tuple[int, ...] | None = None
+    """Several seeds trained in one vmapped program (device envs only), e.g. --seeds 0 1 2 3."""
+
+    # --- budget and data ---------------------------------------------------------------------
+    total_steps: int | None = None
+    """Environment transitions over all tasks (MT10: 20M = 2M per task)."""
+    batch_size: int | None = None
+    """Transitions per update over all tasks, stratified: batch_size / num_tasks per task."""
+    buffer_size: int | None = None
+    """Replay capacity over all tasks, split evenly into one ring per task."""
+    warmup_steps: int | None = None
+    """Transitions collected with uniform random actions before the first update."""
+    updates_per_step: int = 1
+    """Gradient steps per vector-env step (one step of every env)."""
+    envs_per_task: int | None = None
+    """Parallel envs per task (device envs; the CPU Meta-World env has one per task)."""
+    steps_per_call: int | None = None
+    """Vector-env steps per jitted call of the device training loop (logging granularity)."""
+
+    # --- SAC ---------------------------------------------------------------------------------
+    hidden: tuple[int, ...] | None = None
+    """Hidden widths of MLP-style networks (MT-SAC/MH-SAC: 400 400 400)."""
+    lr: float = 3e-4
+    alpha_lr: float | None = None
+    """Temperature learning rate (3e-4; PaCo and D2R 1e-4)."""
+    gamma: float = 0.99
+    tau: float = 0.005
+    init_alpha: float = 1.0
+    target_entropy: float | None = None
+    """Per-task target entropy; None = -|A|."""
+    grad_clip: float | None = None
+    """Global-norm gradient clipping per parameter group; None = off (method default)."""
+    task_weighting: bool | None = None
+    """Reweight task losses by softmax(-log_alpha) * T (SM and D2R: on)."""
+    log_std_min: float = -20.0
+    log_std_max: float = 2.0
+
+    # --- evaluation, logging, checkpoints ----------------------------------------------------
+    eval_every: int | None = None
+    """Evaluate every this many transitions (0 = only at the end)."""
+    eval_episodes: int | None = None
+    """Episodes per task per evaluation (Meta-World+: 50, one per pre-sampled goal)."""
+    checkpoint_every: int | None = None
+    """Checkpoint every this many transitions (0 = only at the end)."""
+    out_dir: str = "runs"
+    """Parent folder of run folders."""
+    run_name: str | None = None
+    """Run folder name; default algo-env-seed-timestamp."""
+    resume: str | None = None
+    """Run folder to continue from its latest checkpoint."""
+    progress: bool = True
+    """Show a progress bar."""
+    compile_cache: str | None = "~/.cache/mtrl_jax/xla"
+    """XLA compilation cache folder (None = off)."""
+
+    # --- Soft Modularization -----------------------------------------------------------------
+    sm_layers: int = 2
+    """Routed layers (shallow 2, deep 4)."""
+    sm_modules: int = 2
+    """Modules per layer (shallow 2, deep 4)."""
+    sm_module_width: int | None = None
+    """Module width (shallow 256, deep 128)."""
+    sm_embed_dim: int = 400
+    sm_gate_width: int = 256
+
+    # --- PaCo ----------------------------------------------------------------------------------
+    paco_k: int = 5
+    paco_maskout: bool = True
+    paco_reset: bool = True
+    paco_epsilon: float = 3e3
+
+    # --- D2R -----------------------------------------------------------------------------------
+    d2r_modules: int = 16
+    d2r_module_width: int = 128
+    d2r_k: int = 2
+    d2r_gate_width: int = 256
+    d2r_routing: Literal["topk", "samplek", "hard", "soft"] = "samplek"
+    d2r_resrouting: Literal["on", "off", "target"] = "on"
+    d2r_balance: Literal["on", "off"] = "on"
+
+    # --- CARE / MOORE --------------------------------------------------------------------------
+    care_encoders: int = 6
+    care_metadata: bool = False
+    moore_experts: int = 4
+
+    # --- QMP -----------------------------------------------------------------------------------
+    qmp_with: str | None = None
+    """Network shared by the QMP policies (mhsac, sm, paco, d2r); None = separate networks."""
+    qmp_gate: Literal["qswitch", "uniform", "own"] = "qswitch"
+    qmp_warmup: int = 0
+    """Transitions before the mixture is used (own policy before that)."""
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+# Per-environment defaults (MT10/MT50: the papers' settings, DESIGN.md section 3).
+ENV_DEFAULTS: dict[str, dict] = {
+    "mt10": dict(total_steps=20_000_000, batch_size=1280, buffer_size=1_000_000,
+                 warmup_steps=15_000, envs_per_task=1, eval_every=500_000, eval_episodes=50,
+                 checkpoint_every=500_000, steps_per_call=1000),
+    "mt50": dict(total_steps=100_000_000, batch_size=6400, buffer_size=5_000_000,
+                 warmup_steps=75_000, envs_per_task=1, eval_every=2_500_000, eval_episodes=50,
+                 checkpoint_every=2_500_000, steps_per_call=1000),
+    "mt1": dict(total_steps=2_000_000, batch_size=128, buffer_size=1_000_000,
+                warmup_steps=1_500, envs_per_task=1, eval_every=100_000, eval_episodes=50,
+                checkpoint_every=100_000, steps_per_call=1000),
+    "mt10-mjx": dict(total_steps=20_000_000, batch_size=1280, buffer_size=1_000_000,
+                     warmup_steps=15_000, envs_per_task=16, eval_every=500_000, eval_episodes=50,
+                     checkpoint_every=500_000, steps_per_call=500),
+    # The pure-JAX suite: small and fast, a quick demo and the learning tests' environment.
+    "point-mt": dict(total_steps=48_000, batch_size=320, buffer_size=100_000,
+                     warmup_steps=2_000, envs_per_task=4, eval_every=8_000, eval_episodes=16,
+                     checkpoint_every=0, steps_per_call=200, hidden=(128, 128)),
+}
+
+# Per-method defaults on MT10 (DESIGN.md sections 3-8); keys are Config fields.
+ALGO_DEFAULTS: dict[str, dict] = {
+    "mtsac": dict(hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+    "mhsac": dict(hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+    "sm": dict(alpha_lr=3e-4, task_weighting=True),
+    "paco": dict(hidden=(400, 400, 400), alpha_lr=1e-4, task_weighting=False),
+    "d2r": dict(alpha_lr=1e-4, task_weighting=True),
+    "care": dict(hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+    "moore": dict(hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+    "qmp": dict(hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+}
+
+
+def resolve(cfg: Config, num_tasks: int | None = None) -> Config:
+    """Fill ``None`` fields from the method and environment defaults and validate.
+
+    Environment defaults win over method defaults for sizes (``hidden``): the pure-JAX suite
+    uses small networks whatever the method. Raises ConfigError with the fix on bad input.
+    """
+    if cfg.algo not in ALGOS:
+        raise ConfigError(f"unknown --algo {cfg.algo!r}: choose one of {', '.join(ALGOS)}")
+    if cfg.env not in ENVS:
+        raise ConfigError(f"unknown --env {cfg.env!r}: choose one of {', '.join(ENVS)}")
+    if cfg.qmp_with is not None and cfg.qmp_with not in ("mhsac", "sm", "paco", "d2r"):
+        raise ConfigError(f"unknown --qmp-with {cfg.qmp_with!r}: choose mhsac, sm, paco or d2r")
+    filled = {}
+    merged = {**ALGO_DEFAULTS[cfg.algo], **ENV_DEFAULTS[cfg.env]}
+    for field in dataclasses.fields(cfg):
+        if getattr(cfg, field.name) is None and field.name in merged:
+            filled[field.name] = merged[field.name]
+    if cfg.sm_module_width is None:
+        filled["sm_module_width"] = 256 if cfg.sm_layers <= 2 else 128
+    out = dataclasses.replace(cfg, **filled)
+    validate(out, num_tasks)
+    return out
+
+
+def validate(cfg: Config, num_tasks: int | None) -> None:
+    """Checks that need no environment; ``num_tasks`` enables the divisibility checks."""
+    positive = ("total_steps", "batch_size", "buffer_size", "envs_per_task", "steps_per_call",
+                "updates_per_step")
+    for name in positive:
+        value = getattr(cfg, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if cfg.warmup_steps is not None and cfg.warmup_steps < 0:
+        raise ConfigError(f"--warmup-steps must be >= 0, got {cfg.warmup_steps}")
+    if cfg.seeds is not None and len(cfg.seeds) == 0:
+        raise ConfigError("--seeds needs at least one seed")
+    if num_tasks is None:
+        return
+    if cfg.batch_size % num_tasks:
+        raise ConfigError(
+            f"--batch-size {cfg.batch_size} is not divisible by the {num_tasks} tasks: use a "
+            f"multiple of {num_tasks}, e.g. {num_tasks * max(1, round(cfg.batch_size / num_tasks))}")
+    per_task_capacity = cfg.buffer_size // num_tasks
+    per_task_warmup = -(-cfg.warmup_steps // num_tasks)
+    if per_task_capacity < max(per_task_warmup, cfg.batch_size // num_tasks, 1):
+        raise ConfigError(
+            f"--buffer-size {cfg.buffer_size} gives {per_task_capacity} slots per task, fewer than "
+            f"the warm-up ({per_task_warmup} per task) or the per-task batch "
+            f"({cfg.batch_size // num_tasks}): raise --buffer-size to at least "
+            f"{num_tasks * max(per_task_warmup, cfg.batch_size // num_tasks, 1)}")

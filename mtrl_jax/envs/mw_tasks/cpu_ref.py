@@ -1,0 +1,153 @@
+"""CPU Meta-World as the reference: build one v3 env with a given reset vector and record, step by
+step, what the JAX task logic needs (probe inputs, episode constants) next to what Meta-World
+returns (observation, reward, success). Used by the parity tests and scripts."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+
+from .common import Consts, Probe
+from .tasks import SPECS, make_probe_fn
+
+EXPERT_POLICIES = {
+    "reach-v3": "SawyerReachV3Policy",
+    "push-v3": "SawyerPushV3Policy",
+    "pick-place-v3": "SawyerPickPlaceV3Policy",
+    "door-open-v3": "SawyerDoorOpenV3Policy",
+    "drawer-open-v3": "SawyerDrawerOpenV3Policy",
+    "drawer-close-v3": "SawyerDrawerCloseV3Policy",
+    "button-press-topdown-v3": "SawyerButtonPressTopdownV3Policy",
+    "peg-insert-side-v3": "SawyerPegInsertionSideV3Policy",
+    "window-open-v3": "SawyerWindowOpenV3Policy",
+    "window-close-v3": "SawyerWindowCloseV3Policy",
+}
+
+
+def expert_policy(name):
+    import metaworld.policies as P
+
+    return getattr(P, EXPERT_POLICIES[name])()
+
+
+def make_cpu_env(name: str, rand_vec):
+    """A Meta-World v3 env (v2 reward, goal observable, as in MT10) fixed to one reset vector."""
+    import metaworld  # noqa: F401  (registers envs)
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+    from metaworld.types import Task
+
+    cls = ALL_V3_ENVIRONMENTS[name]
+    env = cls()
+    data = dict(rand_vec=np.asarray(rand_vec, np.float64), env_cls=cls, partially_observable=False)
+    env.set_task(Task(env_name=name, data=pickle.dumps(data)))
+    return env
+
+
+def env_consts(name: str, env) -> Consts:
+    """Meta-World's per-episode constants, read from the env's attributes."""
+    aux = np.zeros(3)
+    if name == "peg-insert-side-v3":
+        aux = np.array(env.peg_head_pos_init, np.float64)
+    elif name.startswith("window"):
+        aux = np.array(env.window_handle_pos_init, np.float64)
+    elif name == "button-press-topdown-v3":
+        aux = np.array([env._obj_to_target_init, 0.0, 0.0])
+    c = lambda x: np.array(x, np.float64).copy()  # noqa: E731
+    return Consts(target_pos=c(env._target_pos), obj_init_pos=c(env.obj_init_pos), init_tcp=c(env.init_tcp),
+                  init_lpad=c(env.init_left_pad), init_rpad=c(env.init_right_pad), aux=aux)
+
+
+def _np_probe(probe_fn, data) -> Probe:
+    return Probe(*[np.asarray(x, np.float64) for x in probe_fn(data)])
+
+
+def record(name: str, rand_vec, n_steps: int, policy: str = "random", seed: int = 0, env=None,
+           noise: float = 0.0):
+    """Runs one CPU episode (``n_steps`` <= 500) and returns a dict of stacked arrays:
+    probe (Probe of (n, ...)), consts (Consts of (n, ...)), prev (n, 18) the previous frame the
+    step's observation stacks, obs (n, 39), reward (n,), success (n,), action (n, 4),
+    plus reset_obs (39,) and the probe/consts at reset."""
+    rng = np.random.default_rng(seed)
+    env = env if env is not None else make_cpu_env(name, rand_vec)
+    spec = SPECS[name]
+    probe_fn = _probe_cache(name, env.model)
+    obs, _ = env.reset()
+    out = dict(reset_obs=obs.copy(), reset_probe=_np_probe(probe_fn, env.data), reset_consts=env_consts(name, env))
+    pol = expert_policy(name) if policy == "expert" else None
+    rows = []
+    for _ in range(n_steps):
+        if pol is None:
+            a = rng.uniform(-1, 1, 4).astype(np.float32)
+        else:
+            a = np.clip(pol.get_action(obs) + noise * rng.normal(size=4), -1, 1).astype(np.float32)
+        prev = np.array(env._prev_obs, np.float64).copy()
+        obs, r, term, trunc, info = env.step(a)
+        rows.append(dict(probe=_np_probe(probe_fn, env.data), consts=env_consts(name, env), prev=prev,
+                         obs=obs.copy(), reward=float(r), success=float(info["success"]), action=a.astype(np.float64)))
+    stack = lambda k: np.stack([r[k] for r in rows])  # noqa: E731
+    out.update(obs=stack("obs"), reward=stack("reward"), success=stack("success"), action=stack("action"),
+               prev=stack("prev"))
+    out["probe"] = Probe(*[np.stack([r["probe"][i] for r in rows]) for i in range(len(Probe._fields))])
+    out["consts"] = Consts(*[np.stack([r["consts"][i] for r in rows]) for i in range(len(Consts._fields))])
+    del spec
+    return out
+
+
+_PROBES = {}
+
+
+def _probe_cache(name, model):
+    key = (name, id(model))
+    if key not in _PROBES:
+        _PROBES[key] = make_probe_fn(SPECS[name], model)
+    return _PROBES[key]
+
+
+def settle_hand(spec, model, data, fixture_pos=None):
+    """Meta-World's reset up to the end of ``_reset_hand`` on a CPU MuJoCo model: mj_resetData,
+    then 50 env steps with the mocap held at hand_init_pos and the gripper open."""
+    import mujoco
+
+    mujoco.mj_resetData(model, data)
+    if spec.fixture_body is not None and fixture_pos is not None:
+        model.body(spec.fixture_body).pos[:] = fixture_pos
+    for _ in range(50):
+        data.mocap_pos[0] = spec.hand_init_pos
+        data.mocap_quat[0] = np.array([1.0, 0.0, 1.0, 0.0])
+        data.ctrl[:] = [-1.0, 1.0]
+        mujoco.mj_step(model, data, nstep=5)
+        mujoco.mj_rnePostConstraint(model, data)
+    return data
+
+
+def task_adr(spec, model):
+    """(qposadr, dofadr) of the joint the task's placement writes, or (0, 0)."""
+    if spec.qpos_joint is None:
+        return (0, 0)
+    j = model.joint(spec.qpos_joint)
+    return (int(j.qposadr[0]), int(j.dofadr[0]))
+
+
+def reset_cpu(name, model, data, rand_vec, prev_fixture_pos=None):
+    """Runs the JAX reset logic (placement + constants) on a CPU MuJoCo model: returns
+    (consts, probe after reset) and leaves ``data`` at the reset state."""
+    import jax.numpy as jnp
+    import mujoco
+
+    spec = SPECS[name]
+    if prev_fixture_pos is None and spec.fixture_body is not None:
+        prev_fixture_pos = np.array(model.body(spec.fixture_body).pos)
+    probe_fn = _probe_cache(name, model)
+    settle_hand(spec, model, data, prev_fixture_pos)
+    settled = _np_probe(probe_fn, data)
+    rv = jnp.asarray(rand_vec, jnp.float64)
+    qpos, qvel, fix = spec.place(rv, jnp.asarray(data.qpos), jnp.asarray(data.qvel), settled, task_adr(spec, model))
+    data.qpos[:] = np.asarray(qpos)
+    data.qvel[:] = np.asarray(qvel)
+    if fix is not None:
+        model.body(spec.fixture_body).pos[:] = np.asarray(fix)
+    mujoco.mj_forward(model, data)
+    placed = _np_probe(probe_fn, data)
+    consts = spec.consts(rv, settled, placed, jnp.asarray(prev_fixture_pos if prev_fixture_pos is not None else np.zeros(3)), spec)
+    return Consts(*[np.asarray(x) for x in consts]), placed

@@ -1,0 +1,470 @@
+"""The ten MT10 tasks of Meta-World v3 (with the v2 reward that the v3 MT10 uses by default),
+as pure JAX functions of a small physics pytree (``Probe``) and per-episode constants (``Consts``).
+
+Each ``TaskSpec`` says
+- what to read from the physics (``obj``/``quat``/``theta``/``sites`` below, resolved to ids by
+  ``make_probe_fn`` for a given MuJoCo model; works for ``mujoco.MjData`` and ``mjx.Data``),
+- the reset distribution (``rv_low``/``rv_high``: Meta-World's ``_random_reset_space``, with its
+  rejection rule) and how a sampled vector places the object / fixture (``place``),
+- the constants Meta-World fixes at reset (``consts``), the reward and the success test (``reward``).
+
+All of it was re-derived from metaworld 3.1.1's ``envs/sawyer_*_v3.py``; quirks are kept on
+purpose so that rewards match Meta-World's bit for bit (see docs/mjx_port.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional
+
+import jax.numpy as jnp
+import numpy as np
+
+from .common import (
+    Consts,
+    Probe,
+    gripper_caging_reward,
+    hamacher_product,
+    quat_from_mat,
+    rect_prism_tolerance,
+    tcp_center,
+    tolerance,
+)
+
+MT10_TASKS = (
+    "reach-v3",
+    "push-v3",
+    "pick-place-v3",
+    "door-open-v3",
+    "drawer-open-v3",
+    "drawer-close-v3",
+    "button-press-topdown-v3",
+    "peg-insert-side-v3",
+    "window-open-v3",
+    "window-close-v3",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    env_cls: str  # metaworld class name (for the CPU reference)
+    xml: str  # file under metaworld/assets/sawyer_xyz/
+    hand_init_pos: np.ndarray
+    rv_low: np.ndarray  # _random_reset_space
+    rv_high: np.ndarray
+    goal_low: np.ndarray  # goal_space (the goal part of the observation is clipped to it)
+    goal_high: np.ndarray
+    obj: tuple  # ("body"|"geom"|"site", name, offset)
+    quat: tuple  # ("geom_mat"|"site_mat"|"body_quat"|"zeros", name)
+    reward: Callable  # (obs, probe, consts, action) -> (reward, success)
+    place: Callable  # (rv, qpos, qvel, settled_probe, adr) -> (qpos, qvel, fixture_pos)
+    consts: Callable  # (rv, settled_probe, placed_probe, prev_fixture_pos, spec) -> Consts
+    theta_joint: Optional[str] = None
+    sites: tuple = ()
+    fixture_body: Optional[str] = None  # body whose position the reset moves (door, drawer, ...)
+    reject: Optional[tuple] = None  # (min distance, which rule) Meta-World's resampling loop
+    qpos_joint: Optional[str] = None  # joint the placement writes (besides qpos[9:12])
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def make_probe_fn(spec: TaskSpec, model):
+    """Returns probe(data) -> Probe for a MuJoCo model (mujoco.MjModel) with Meta-World's names.
+
+    ``data`` may be a ``mujoco.MjData`` (numpy) or an ``mjx.Data`` (JAX, inside jit/vmap)."""
+    import mujoco
+
+    def bid(n):
+        return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n)
+
+    def gid(n):
+        return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, n)
+
+    def sid(n):
+        return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n)
+
+    ids = dict(hand=bid("hand"), rclaw=bid("rightclaw"), lclaw=bid("leftclaw"), lpad=bid("leftpad"),
+               rpad=bid("rightpad"), r_ee=sid("rightEndEffector"), l_ee=sid("leftEndEffector"))
+    for k, v in ids.items():
+        assert v >= 0, k
+    kind, oname, off = spec.obj
+    oid = {"body": bid, "geom": gid, "site": sid}[kind](oname)
+    assert oid >= 0, oname
+    off = np.asarray(off, np.float64)
+    qkind, qname = spec.quat
+    qid = {"geom_mat": gid, "site_mat": sid, "body_quat": bid, "zeros": lambda n: 0}[qkind](qname)
+    site_ids = [sid(s) for s in spec.sites]
+    assert all(s >= 0 for s in site_ids), spec.sites
+    theta_adr = None
+    if spec.theta_joint is not None:
+        theta_adr = int(model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, spec.theta_joint)])
+
+    def probe(data) -> Probe:
+        xpos = jnp.asarray(data.xpos)
+        site_xpos = jnp.asarray(data.site_xpos)
+        dt = xpos.dtype
+        if kind == "body":
+            obj_pos = xpos[oid]
+        elif kind == "geom":
+            obj_pos = jnp.asarray(data.geom_xpos)[oid]
+        else:
+            obj_pos = site_xpos[oid]
+        obj_pos = obj_pos + off.astype(dt)
+        if qkind == "geom_mat":
+            obj_quat = quat_from_mat(jnp.reshape(jnp.asarray(data.geom_xmat)[qid], (3, 3)))
+        elif qkind == "site_mat":
+            obj_quat = quat_from_mat(jnp.reshape(jnp.asarray(data.site_xmat)[qid], (3, 3)))
+        elif qkind == "body_quat":
+            obj_quat = jnp.asarray(data.xquat)[qid]
+        else:
+            obj_quat = jnp.zeros(4, dt)
+        sites = jnp.zeros((5, 3), dt)
+        if site_ids:
+            sites = sites.at[: len(site_ids)].set(site_xpos[np.array(site_ids)])
+        theta = jnp.asarray(data.qpos)[theta_adr].astype(dt) if theta_adr is not None else jnp.zeros((), dt)
+        return Probe(hand=xpos[ids["hand"]], rclaw=xpos[ids["rclaw"]], lclaw=xpos[ids["lclaw"]],
+                     r_ee=site_xpos[ids["r_ee"]], l_ee=site_xpos[ids["l_ee"]], lpad=xpos[ids["lpad"]],
+                     rpad=xpos[ids["rpad"]], obj_pos=obj_pos, obj_quat=obj_quat, theta=theta, sites=sites)
+
+    return probe
+
+
+# --------------------------------------------------------------------------- rewards
+
+
+def _reach_reward(obs, p, c, a):
+    target = c.target_pos
+    d = jnp.linalg.norm(tcp_center(p) - target)
+    margin = jnp.linalg.norm(jnp.asarray(SPECS["reach-v3"].hand_init_pos, d.dtype) - target)
+    in_place = tolerance(d, 0.0, 0.05, margin)
+    return 10 * in_place, d <= 0.05
+
+
+def _push_reward(obs, p, c, a):
+    obj, tcp_opened = obs[4:7], obs[3]
+    tcp_to_obj = jnp.linalg.norm(obj - tcp_center(p))
+    target_to_obj = jnp.linalg.norm(obj - c.target_pos)
+    in_place = tolerance(target_to_obj, 0.0, 0.05, jnp.linalg.norm(c.obj_init_pos - c.target_pos))
+    grasped = gripper_caging_reward(a, obj, p, c, obj_radius=0.015, pad_success_thresh=0.05,
+                                    object_reach_radius=0.01, xz_thresh=0.005, high_density=True)
+    reward = 2 * grasped
+    reward = jnp.where((tcp_to_obj < 0.02) & (tcp_opened > 0), 1.0 + 2 * reward + 5.0 * in_place, reward)
+    reward = jnp.where(target_to_obj < 0.05, 10.0, reward)
+    return reward, target_to_obj <= 0.05
+
+
+def _pick_place_caging(a, obj, p, c):
+    tcp = tcp_center(p)
+    d_left = p.lpad[1] - obj[1]
+    d_right = obj[1] - p.rpad[1]
+    # Meta-World's init_left_pad / init_right_pad are numpy *views* of data.xpos
+    # (get_body_com returns data.body(...).xpos), so they always hold the current pads.
+    r_margin = jnp.abs(jnp.abs(obj[1] - p.rpad[1]) - 0.05)
+    l_margin = jnp.abs(jnp.abs(obj[1] - p.lpad[1]) - 0.05)
+    r_cage = tolerance(d_right, 0.015, 0.05, r_margin)
+    l_cage = tolerance(d_left, 0.015, 0.05, l_margin)
+    y_caging = hamacher_product(l_cage, r_cage)
+    xz = np.array([0, 2])
+    tcp_obj_xz = jnp.linalg.norm(tcp[xz] - obj[xz])
+    xz_margin = jnp.linalg.norm(c.obj_init_pos[xz] - c.init_tcp[xz]) - 0.005
+    xz_caging = tolerance(tcp_obj_xz, 0.0, 0.005, xz_margin)
+    closed = jnp.minimum(jnp.maximum(0.0, a[-1]), 1.0)
+    caging = hamacher_product(y_caging, xz_caging)
+    gripping = jnp.where(caging > 0.97, closed, 0.0)
+    cg = hamacher_product(caging, gripping)
+    return (cg + caging) / 2
+
+
+def _pick_place_reward(obs, p, c, a):
+    obj, tcp_opened = obs[4:7], obs[3]
+    obj_to_target = jnp.linalg.norm(obj - c.target_pos)
+    tcp_to_obj = jnp.linalg.norm(obj - tcp_center(p))
+    in_place = tolerance(obj_to_target, 0.0, 0.05, jnp.linalg.norm(c.obj_init_pos - c.target_pos))
+    grasped = _pick_place_caging(a, obj, p, c)
+    reward = hamacher_product(grasped, in_place)
+    lifted = (tcp_to_obj < 0.02) & (tcp_opened > 0) & (obj[2] - 0.01 > c.obj_init_pos[2])
+    reward = jnp.where(lifted, reward + 1.0 + 5.0 * in_place, reward)
+    reward = jnp.where(obj_to_target < 0.05, 10.0, reward)
+    return reward, obj_to_target <= 0.07
+
+
+def _door_reward(obs, p, c, a):
+    theta = p.theta
+    grab = (jnp.clip(a[3], -1, 1) + 1.0) / 2.0
+    hand = obs[:3]
+    door = obs[4:7] + jnp.array([-0.05, 0.0, 0.0], obs.dtype)
+    radius = jnp.linalg.norm(hand[:2] - door[:2])
+    floor = jnp.where(radius <= 0.12, 0.0, 0.04 * jnp.log(jnp.maximum(radius - 0.12, 1e-30)) + 0.4)
+    above_floor = jnp.where(hand[2] >= floor, 1.0, tolerance(floor - hand[2], 0.0, 0.01, floor / 2.0))
+    in_place = tolerance(jnp.linalg.norm(hand - door - jnp.array([0.05, 0.03, -0.01], obs.dtype)), 0.0, 0.06, 0.5)
+    ready = hamacher_product(above_floor, in_place)
+    opened = 0.2 * (theta < -np.pi / 90.0) + 0.8 * tolerance(np.pi / 2.0 + np.pi / 6 + theta, 0.0, 0.5, np.pi / 3.0)
+    reward = 2.0 * hamacher_product(ready, grab) + 8.0 * opened
+    success = jnp.abs(obs[4] - c.target_pos[0]) <= 0.08
+    return jnp.where(success, 10.0, reward), success
+
+
+def _drawer_open_reward(obs, p, c, a):
+    gripper, handle = obs[:3], obs[4:7]
+    handle_error = jnp.linalg.norm(handle - c.target_pos)
+    r_open = tolerance(handle_error, 0.0, 0.02, 0.2)
+    handle_init = c.target_pos + jnp.array([0.0, 0.2, 0.0], obs.dtype)
+    scale = jnp.array([3.0, 3.0, 1.0], obs.dtype)
+    err = jnp.linalg.norm((handle - gripper) * scale)
+    err_init = jnp.linalg.norm((handle_init - c.init_tcp) * scale)
+    r_cage = tolerance(err, 0.0, 0.01, err_init)
+    return 5.0 * (r_cage + r_open), handle_error <= 0.03
+
+
+def _drawer_close_reward(obs, p, c, a):
+    radius = 0.05  # self.TARGET_RADIUS is the base class's 0.05 (the class's _TARGET_RADIUS is unused)
+    obj = obs[4:7]
+    tcp = tcp_center(p)
+    target_to_obj = jnp.linalg.norm(obj - c.target_pos)
+    t2o_init = jnp.linalg.norm(c.obj_init_pos - c.target_pos)
+    in_place = tolerance(target_to_obj, 0.0, radius, jnp.abs(t2o_init - radius))
+    tcp_to_obj = jnp.linalg.norm(obj - tcp)
+    tcp_to_obj_init = jnp.linalg.norm(c.obj_init_pos - c.init_tcp)
+    reach = tolerance(tcp_to_obj, 0.0, 0.005, jnp.abs(tcp_to_obj_init - 0.005), sigmoid="gaussian")
+    closed = jnp.minimum(jnp.maximum(0.0, a[-1]), 1.0)
+    reach = hamacher_product(reach, closed)
+    reward = hamacher_product(reach, in_place)
+    success = target_to_obj <= radius + 0.015
+    return 10 * jnp.where(success, 1.0, reward), success
+
+
+def _button_topdown_reward(obs, p, c, a):
+    obj = obs[4:7]
+    tcp = tcp_center(p)
+    tcp_to_obj = jnp.linalg.norm(obj - tcp)
+    tcp_to_obj_init = jnp.linalg.norm(obj - c.init_tcp)
+    obj_to_target = jnp.abs(c.target_pos[2] - obj[2])
+    near = tolerance(tcp_to_obj, 0.0, 0.01, tcp_to_obj_init)
+    pressed = tolerance(obj_to_target, 0.0, 0.005, c.aux[0])
+    reward = 5 * hamacher_product(1 - obs[3], near)
+    reward = jnp.where(tcp_to_obj <= 0.03, reward + 5 * pressed, reward)
+    return reward, obj_to_target <= 0.024
+
+
+def _peg_reward(obs, p, c, a):
+    tcp = tcp_center(p)
+    obj, tcp_opened = obs[4:7], obs[3]
+    head, brc1, tlc1, brc2, tlc2 = p.sites[0], p.sites[1], p.sites[2], p.sites[3], p.sites[4]
+    tcp_to_obj = jnp.linalg.norm(obj - tcp)
+    scale = jnp.array([1.0, 2.0, 2.0], obs.dtype)
+    obj_to_target = jnp.linalg.norm((head - c.target_pos) * scale)
+    margin = jnp.linalg.norm((c.aux - c.target_pos) * scale)
+    in_place = tolerance(obj_to_target, 0.0, 0.07, margin)
+    boxes = hamacher_product(rect_prism_tolerance(head, brc2, tlc2), rect_prism_tolerance(head, brc1, tlc1))
+    in_place = hamacher_product(in_place, boxes)
+    grasped = gripper_caging_reward(a, obj, p, c, obj_radius=0.0075, pad_success_thresh=0.03,
+                                    object_reach_radius=0.01, xz_thresh=0.005, high_density=True)
+    lifted = (tcp_to_obj < 0.08) & (tcp_opened > 0) & (obj[2] - 0.01 > c.obj_init_pos[2])
+    grasped = jnp.where(lifted, 1.0, grasped)
+    reward = hamacher_product(grasped, in_place)
+    reward = jnp.where(lifted, reward + 1.0 + 5 * in_place, reward)
+    success = obj_to_target <= 0.07
+    return jnp.where(success, 10.0, reward), success
+
+
+def _window_reward(sigmoid, close):
+    def fn(obs, p, c, a):
+        obj = p.obj_pos
+        tcp = tcp_center(p)
+        target_to_obj = jnp.abs(obj[0] - c.target_pos[0])
+        init_x = c.aux[0] if close else c.obj_init_pos[0]
+        t2o_init = jnp.abs(init_x - c.target_pos[0])
+        in_place = tolerance(target_to_obj, 0.0, 0.05, jnp.abs(t2o_init - 0.05))
+        tcp_to_obj = jnp.linalg.norm(obj - tcp)
+        tcp_to_obj_init = jnp.linalg.norm(c.aux - c.init_tcp)
+        reach = tolerance(tcp_to_obj, 0.0, 0.02, jnp.abs(tcp_to_obj_init - 0.02), sigmoid=sigmoid)
+        return 10 * hamacher_product(reach, in_place), target_to_obj <= 0.05
+
+    return fn
+
+
+# --------------------------------------------------------------------------- resets
+
+
+def _z3(x):
+    return jnp.zeros(3, x.dtype)
+
+
+def _place_obj(rv, qpos, qvel, settled, adr, z_from_settled=False):
+    if z_from_settled:  # push: fix_extreme_obj_pos keeps the settled body height
+        pos = jnp.stack([rv[0], rv[1], settled.obj_pos[2]])
+    else:
+        pos = rv[:3]
+    qpos = qpos.at[9:12].set(pos.astype(qpos.dtype))
+    qvel = qvel.at[9:15].set(0.0)
+    return qpos, qvel, None
+
+
+def _consts_obj(push=False, pick=False):
+    def fn(rv, settled, placed, prev, spec):
+        init_tcp = tcp_center(settled)
+        if push:
+            obj_init = jnp.stack([rv[0], rv[1], settled.obj_pos[2]])
+            target = jnp.stack([rv[3], rv[4], settled.obj_pos[2]])
+        else:
+            obj_init, target = rv[:3], rv[3:6]
+        return Consts(target_pos=target, obj_init_pos=obj_init, init_tcp=init_tcp,
+                      init_lpad=settled.lpad, init_rpad=settled.rpad, aux=_z3(rv))
+
+    return fn
+
+
+def _place_fixture(qval=None, zero_vel=False):
+    """Moves the fixture body to rv; optionally writes the task joint (adr = (qposadr, dofadr))."""
+
+    def fn(rv, qpos, qvel, settled, adr):
+        if qval is not None:
+            qpos = qpos.at[adr[0]].set(qval)
+            if zero_vel:
+                qvel = qvel.at[adr[1]].set(0.0)
+        return qpos, qvel, rv[:3]
+
+    return fn
+
+
+def _place_drawer_close(rv, qpos, qvel, settled, adr):
+    # _set_obj_xyz(-maxDist) writes qpos[9] only (qvel untouched)
+    return qpos.at[9].set(-0.15), qvel, rv[:3]
+
+
+def _place_peg(rv, qpos, qvel, settled, adr):
+    qpos = qpos.at[9:12].set(rv[:3].astype(qpos.dtype))
+    qvel = qvel.at[9:15].set(0.0)
+    return qpos, qvel, rv[3:6]
+
+
+def _consts_simple(target_offset, obj_from_placed=False):
+    def fn(rv, settled, placed, prev, spec):
+        obj_init = placed.obj_pos if obj_from_placed else rv[:3]
+        return Consts(target_pos=rv[:3] + jnp.asarray(target_offset, rv.dtype), obj_init_pos=obj_init,
+                      init_tcp=tcp_center(settled), init_lpad=settled.lpad, init_rpad=settled.rpad,
+                      aux=_z3(rv))
+
+    return fn
+
+
+def _consts_button(rv, settled, placed, prev, spec):
+    target = placed.sites[0]  # site "hole" after forward
+    start = placed.sites[1]  # site "buttonStart"
+    aux = jnp.stack([jnp.abs(target[2] - start[2]), 0.0 * target[0], 0.0 * target[0]])
+    return Consts(target_pos=target, obj_init_pos=rv[:3], init_tcp=tcp_center(settled),
+                  init_lpad=settled.lpad, init_rpad=settled.rpad, aux=aux)
+
+
+def _consts_peg(rv, settled, placed, prev, spec):
+    # peg_head_pos_init is read before the peg is moved: the settled pegHead
+    return Consts(target_pos=rv[3:6] + jnp.array([0.03, 0.0, 0.13], rv.dtype), obj_init_pos=rv[:3],
+                  init_tcp=tcp_center(settled), init_lpad=settled.lpad, init_rpad=settled.rpad,
+                  aux=settled.sites[0])
+
+
+def _consts_window(close):
+    def fn(rv, settled, placed, prev, spec):
+        # window_handle_pos_init: the handle site with the window at its new place; window-close
+        # reads it at slide 0 and adds 0.2 in x, which is where the slide (+x) at 0.2 puts it.
+        # (Measured against Meta-World; ``prev`` is unused.)
+        target = rv[:3] if close else rv[:3] + jnp.array([0.2, 0.0, 0.0], rv.dtype)
+        return Consts(target_pos=target, obj_init_pos=rv[:3], init_tcp=tcp_center(settled),
+                      init_lpad=settled.lpad, init_rpad=settled.rpad, aux=placed.obj_pos)
+
+    return fn
+
+
+_HAND_LOW = np.array([-0.5, 0.40, 0.05])
+_HAND_HIGH = np.array([0.5, 1.0, 0.5])
+_f32 = lambda *v: np.array(np.array(v, np.float32), np.float64)  # noqa: E731  (metaworld's float32 inits)
+
+
+def _a(*v):
+    return np.array(v, np.float64)
+
+
+SPECS: dict[str, TaskSpec] = {
+    "reach-v3": TaskSpec(
+        "reach-v3", "SawyerReachEnvV3", "sawyer_reach_v3.xml", _a(0, 0.6, 0.2),
+        _a(-0.1, 0.6, 0.02, -0.1, 0.8, 0.05), _a(0.1, 0.7, 0.02, 0.1, 0.9, 0.3),
+        _a(-0.1, 0.8, 0.05), _a(0.1, 0.9, 0.3), ("body", "obj", (0, 0, 0)), ("geom_mat", "objGeom"),
+        _reach_reward, _place_obj, _consts_obj(), reject=(0.15, "obj_goal")),
+    "push-v3": TaskSpec(
+        "push-v3", "SawyerPushEnvV3", "sawyer_push_v3.xml", _a(0, 0.6, 0.2),
+        _a(-0.1, 0.6, 0.02, -0.1, 0.8, 0.01), _a(0.1, 0.7, 0.02, 0.1, 0.9, 0.02),
+        _a(-0.1, 0.8, 0.01), _a(0.1, 0.9, 0.02), ("body", "obj", (0, 0, 0)), ("geom_mat", "objGeom"),
+        _push_reward, lambda rv, q, v, s, adr: _place_obj(rv, q, v, s, adr, z_from_settled=True),
+        _consts_obj(push=True), reject=(0.15, "obj_goal")),
+    "pick-place-v3": TaskSpec(
+        "pick-place-v3", "SawyerPickPlaceEnvV3", "sawyer_pick_place_v3.xml", _a(0, 0.6, 0.2),
+        _a(-0.1, 0.6, 0.02, -0.1, 0.8, 0.05), _a(0.1, 0.7, 0.02, 0.1, 0.9, 0.3),
+        _a(-0.1, 0.8, 0.05), _a(0.1, 0.9, 0.3), ("body", "obj", (0, 0, 0)), ("geom_mat", "objGeom"),
+        _pick_place_reward, _place_obj, _consts_obj(pick=True), reject=(0.15, "obj_goal")),
+    "door-open-v3": TaskSpec(
+        "door-open-v3", "SawyerDoorEnvV3", "sawyer_door_pull.xml", _a(0, 0.6, 0.2),
+        _a(0.0, 0.85, 0.15), _a(0.1, 0.95, 0.15), _a(-0.3, 0.4, 0.1499), _a(-0.2, 0.5, 0.1501),
+        ("geom", "handle", (0, 0, 0)), ("geom_mat", "handle"), _door_reward, _place_fixture(0.0, zero_vel=True),
+        _consts_simple((-0.3, -0.45, 0.0)), theta_joint="doorjoint", fixture_body="door",
+        qpos_joint="doorjoint"),
+    "drawer-open-v3": TaskSpec(
+        "drawer-open-v3", "SawyerDrawerOpenEnvV3", "sawyer_drawer.xml", _f32(0, 0.6, 0.2),
+        _a(-0.1, 0.9, 0.0), _a(0.1, 0.9, 0.0), _HAND_LOW, _HAND_HIGH,
+        ("body", "drawer_link", (0, -0.16, 0)), ("body_quat", "drawer_link"), _drawer_open_reward,
+        _place_fixture(None), _consts_simple((0.0, -0.36, 0.09)), fixture_body="drawer"),
+    "drawer-close-v3": TaskSpec(
+        "drawer-close-v3", "SawyerDrawerCloseEnvV3", "sawyer_drawer.xml", _f32(0, 0.6, 0.2),
+        _a(-0.1, 0.9, 0.0), _a(0.1, 0.9, 0.0), _HAND_LOW, _HAND_HIGH,
+        ("body", "drawer_link", (0, -0.16, 0.05)), ("zeros", None), _drawer_close_reward,
+        _place_drawer_close, _consts_simple((0.0, -0.16, 0.09), obj_from_placed=True),
+        fixture_body="drawer"),
+    "button-press-topdown-v3": TaskSpec(
+        "button-press-topdown-v3", "SawyerButtonPressTopdownEnvV3", "sawyer_button_press_topdown.xml",
+        _f32(0, 0.4, 0.2), _a(-0.1, 0.8, 0.115), _a(0.1, 0.9, 0.115), _HAND_LOW, _HAND_HIGH,
+        ("body", "button", (0, 0, 0.193)), ("body_quat", "button"), _button_topdown_reward,
+        _place_fixture(None), _consts_button, sites=("hole", "buttonStart"), fixture_body="box"),
+    "peg-insert-side-v3": TaskSpec(
+        "peg-insert-side-v3", "SawyerPegInsertionSideEnvV3", "sawyer_peg_insertion_side.xml",
+        _a(0, 0.6, 0.2), _a(0.0, 0.5, 0.02, -0.35, 0.4, -0.001), _a(0.2, 0.7, 0.02, -0.25, 0.7, 0.001),
+        _a(-0.32, 0.4, 0.129), _a(-0.22, 0.7, 0.131), ("site", "pegGrasp", (0, 0, 0)),
+        ("site_mat", "pegGrasp"), _peg_reward, _place_peg, _consts_peg,
+        sites=("pegHead", "bottom_right_corner_collision_box_1", "top_left_corner_collision_box_1",
+               "bottom_right_corner_collision_box_2", "top_left_corner_collision_box_2"),
+        fixture_body="box", reject=(0.1, "peg_box")),
+    "window-open-v3": TaskSpec(
+        "window-open-v3", "SawyerWindowOpenEnvV3", "sawyer_window_horizontal.xml", _f32(0, 0.4, 0.2),
+        _a(-0.1, 0.7, 0.16), _a(0.1, 0.9, 0.16), _HAND_LOW, _HAND_HIGH,
+        ("site", "handleOpenStart", (0, 0, 0)), ("zeros", None), _window_reward("long_tail", False),
+        _place_fixture(0.0), _consts_window(False), fixture_body="window", qpos_joint="window_slide"),
+    "window-close-v3": TaskSpec(
+        "window-close-v3", "SawyerWindowCloseEnvV3", "sawyer_window_horizontal.xml", _f32(0, 0.4, 0.2),
+        _a(0.0, 0.75, 0.2), _a(0.0, 0.9, 0.2), _HAND_LOW, _HAND_HIGH,
+        ("site", "handleCloseStart", (0, 0, 0)), ("zeros", None), _window_reward("gaussian", True),
+        _place_fixture(0.2), _consts_window(True), fixture_body="window", qpos_joint="window_slide"),
+}
+
+
+def sample_rand_vecs(task_names=MT10_TASKS, seed: int | None = 0, n_goals: int = 50) -> dict:
+    """The pre-sampled reset vectors ("goals") Meta-World's MT benchmarks draw for a seed.
+
+    Re-implements metaworld._make_tasks: np.random.seed(seed), then for each task in order
+    ``n_goals`` resets, each drawing ``uniform(low, high)`` from the global numpy stream, redrawn
+    while the task's rejection rule fails. ``MT10(seed)`` == ``sample_rand_vecs(MT10_TASKS, seed)``
+    and ``MT1(name, seed)`` == ``sample_rand_vecs((name,), seed)``."""
+    rs = np.random.RandomState(seed)
+    out = {}
+    for name in task_names:
+        s = SPECS[name]
+        vecs = []
+        for _ in range(n_goals):
+            while True:
+                rv = rs.uniform(s.rv_low, s.rv_high, size=s.rv_low.size).astype(np.float64)
+                if s.reject is None:
+                    break
+                if np.linalg.norm(rv[:2] - rv[3:5]) >= s.reject[0]:
+                    break
+            vecs.append(rv)
+        out[name] = np.stack(vecs)
+    return out

@@ -1,0 +1,227 @@
+"""One training run end to end: config -> env -> method -> loop -> evaluation, logs, checkpoints.
+
+``run(cfg)`` is what ``experiments/run.py`` calls. Device environments train all seeds of
+``cfg.seeds`` in one vmapped, jitted program; CPU Meta-World is driven from Python with jitted
+action selection, buffer writes and updates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mtrl_jax import checkpoint
+from mtrl_jax.agents.sac import make_sac, task_onehots
+from mtrl_jax.buffer import buffer_init
+from mtrl_jax.config import Config, ConfigError, resolve, validate
+from mtrl_jax.envs import make_env
+from mtrl_jax.logging import RunLogger, success_table
+from mtrl_jax.nets import make_method
+from mtrl_jax.train import (TrainState, empty_stats, make_device_evaluate, make_learner,
+                            make_train, reset_counts, transition_example, update_stats)
+
+# Fields a resumed run may change; everything else must match the saved config.
+RESUMABLE_CHANGES = ("total_steps", "progress", "resume", "eval_every", "checkpoint_every",
+                     "compile_cache", "out_dir")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN/inf; the last good checkpoint is kept."""
+
+
+def enable_compile_cache(path: str | None) -> None:
+    if path:
+        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def crossed(before: int, after: int, every: int) -> bool:
+    return every > 0 and before // every != after // every
+
+
+def prepare_run_dir(cfg: Config) -> tuple[Config, str, bool]:
+    """(resolved config, run folder, resuming). Nothing is written before all checks pass."""
+    if cfg.resume:
+        run_dir = cfg.resume
+        saved_path = os.path.join(run_dir, "config.json")
+        if not os.path.exists(saved_path):
+            raise ConfigError(f"--resume {run_dir}: no config.json there; pass the folder of a run "
+                              "started by experiments/run.py")
+        if checkpoint.latest_step(run_dir) is None:
+            raise ConfigError(f"--resume {run_dir}: the folder has no checkpoint yet; start a new "
+                              "run, or set --checkpoint-every so that runs save one")
+        with open(saved_path) as f:
+            saved = Config(**{k: tuple(v) if isinstance(v, list) else v
+                              for k, v in json.load(f).items()})
+        overrides = {k: getattr(cfg, k) for k in RESUMABLE_CHANGES
+                     if getattr(cfg, k) is not None and k != "out_dir"}
+        return resolve(saved.replace(**overrides)), run_dir, True
+    cfg = resolve(cfg)
+    seeds = cfg.seeds or (cfg.seed,)
+    name = cfg.run_name or f"{cfg.algo}-{cfg.env}-s{'_'.join(map(str, seeds))}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = os.path.join(cfg.out_dir, name)
+    if os.path.exists(os.path.join(run_dir, "config.json")):
+        raise ConfigError(f"run folder {run_dir} already holds a run: continue it with --resume "
+                          f"{run_dir} or choose another --run-name")
+    return cfg, run_dir, False
+
+
+def check_finite(metrics: dict, env_steps: int) -> None:
+    loss = np.asarray(metrics["total_loss"])
+    if not np.all(np.isfinite(loss)):
+        raise TrainingDiverged(
+            f"loss became {loss.tolist()} at {env_steps} env steps; stopped without saving, the "
+            "last good checkpoint is intact (lower --lr or set --grad-clip, then --resume)")
+
+
+def run(cfg: Config) -> dict:
+    """Train, evaluate and log one run; returns a summary dict (also saved as summary.json)."""
+    cfg, run_dir, resuming = prepare_run_dir(cfg)
+    enable_compile_cache(cfg.compile_cache)
+    seeds = tuple(cfg.seeds or (cfg.seed,))
+    env = make_env(cfg, seed=seeds[0])
+    validate(cfg, env.num_tasks)
+    if len(seeds) > 1 and not env.on_device:
+        raise ConfigError(f"--seeds needs a device env (point-mt, mt10-mjx); --env {cfg.env} steps "
+                          "on the host: run one process per seed (experiments/sweep.py)")
+    method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
+    sac = make_sac(method, cfg, env.num_tasks, env.act_dim)
+
+    os.makedirs(run_dir, exist_ok=True)
+    if not resuming:
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            json.dump(dataclasses.asdict(cfg), f, indent=2)
+    loop = train_on_device if env.on_device else train_on_host
+    try:
+        summary = loop(cfg, env, sac, seeds, run_dir, resuming)
+    finally:
+        if hasattr(env, "close"):
+            env.close()
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def _restore(run_dir: str, target):
+    try:
+        return checkpoint.restore(run_dir, target)
+    except Exception as err:  # orbax raises several types for a mismatched tree
+        raise ConfigError(f"--resume {run_dir}: its checkpoint does not fit this run's state "
+                          f"({type(err).__name__}); it was written by another config or version. "
+                          "Start a new run instead.") from err
+
+
+def _finish(logger, cfg, run_dir, env, seeds, success, env_steps, wall):
+    table = success_table(env.task_names, success)
+    logger.write(f"\nevaluation at {env_steps} env steps\n{table}")
+    with open(os.path.join(run_dir, "eval_table.md"), "w") as f:
+        f.write(table + "\n")
+    return {"run_dir": run_dir, "env_steps": env_steps, "seeds": list(seeds),
+            "task_names": list(env.task_names), "eval_success": np.asarray(success).tolist(),
+            "mean_success": float(np.mean(success)), "wall_s": wall}
+
+
+def train_on_device(cfg, env, sac, seeds, run_dir, resuming) -> dict:
+    init, train_chunk = make_train(cfg, env, sac)
+    evaluate = jax.jit(jax.vmap(make_device_evaluate(cfg, env, sac)))
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    state = jax.jit(jax.vmap(init))(keys)
+    chunk = jax.jit(jax.vmap(train_chunk), donate_argnums=0)
+    if resuming:
+        state = _restore(run_dir, state)
+    env_steps = int(state.env_steps[0])
+    logger = RunLogger(run_dir, cfg.total_steps, env_steps, cfg.progress)
+    eval_keys = lambda step: jnp.stack(  # noqa: E731
+        [jax.random.fold_in(jax.random.PRNGKey(s + 1_000_003), step) for s in seeds])
+    start, updates, success = time.perf_counter(), 0, None
+    try:
+        while env_steps < cfg.total_steps:
+            before = env_steps
+            state, metrics = chunk(state)
+            env_steps = int(state.env_steps[0])
+            check_finite(metrics, env_steps)
+            updates += int(metrics["updates"][0])
+            for i, seed in enumerate(seeds):
+                logger.log_train(env_steps, jax.tree.map(lambda x: x[i], metrics), seed, updates)
+            latest = float(np.mean(metrics["train_success"]))
+            if crossed(before, env_steps, cfg.eval_every) and env_steps < cfg.total_steps:
+                success = np.asarray(evaluate(state.sac, eval_keys(env_steps)))
+                logger.log_eval(env_steps, env.task_names, success, seeds)
+                latest = float(success.mean())
+            logger.progress(env_steps, updates, latest)
+            if crossed(before, env_steps, cfg.checkpoint_every) and env_steps < cfg.total_steps:
+                checkpoint.save(run_dir, env_steps, state)
+        success = np.asarray(evaluate(state.sac, eval_keys(env_steps)))
+        logger.log_eval(env_steps, env.task_names, success, seeds)
+        checkpoint.save(run_dir, env_steps, state)
+        return _finish(logger, cfg, run_dir, env, seeds, success, env_steps,
+                       time.perf_counter() - start)
+    finally:
+        logger.close()
+
+
+def train_on_host(cfg, env, sac, seeds, run_dir, resuming) -> dict:
+    """CPU Meta-World: Python steps the vector env; buffer and updates stay on the device.
+    On resume the envs start fresh episodes (MuJoCo state lives outside JAX)."""
+    T, E = env.num_tasks, env.envs_per_task
+    select_action, store, learn, _ = make_learner(cfg, sac)
+    select_action, store, learn = jax.jit(select_action), jax.jit(store), jax.jit(learn)
+    eval_action = jax.jit(lambda s, o: sac.eval_action(s, o, task_onehots(T, o.shape[1])))
+    key = jax.random.PRNGKey(seeds[0])
+    k_sac, _, k_loop = jax.random.split(key, 3)
+    example = transition_example(env.obs_dim, env.act_dim, sac.method.store_spec)
+    _, obs = env.reset()
+    state = TrainState(sac.init(k_sac), buffer_init(example, T, cfg.buffer_size // T), {},
+                       jnp.asarray(obs), k_loop, jnp.zeros((), jnp.int32), empty_stats(T, E))
+    if resuming:
+        state = _restore(run_dir, state)._replace(obs=jnp.asarray(obs),
+                                                  stats=empty_stats(T, E))
+    sac_state, buffer, key, stats = state.sac, state.buffer, state.key, state.stats
+    env_steps = int(state.env_steps)
+    logger = RunLogger(run_dir, cfg.total_steps, env_steps, cfg.progress)
+    start, updates, infos = time.perf_counter(), 0, []
+    try:
+        while env_steps < cfg.total_steps:
+            before = env_steps
+            key, k_act, k_learn = jax.random.split(key, 3)
+            action, aux = select_action(sac_state, jnp.asarray(obs), k_act, env_steps)
+            _, out = env.step(None, np.asarray(action))
+            buffer = store(buffer, jnp.asarray(obs), action, out, aux)
+            obs = out.obs
+            env_steps += T * E
+            stats = update_stats(stats, out.reward, out.success, out.truncated | out.terminated)
+            if env_steps >= max(cfg.warmup_steps, 1):
+                sac_state, info = learn(sac_state, buffer, k_learn, env_steps)
+                infos.append(info)
+                updates += cfg.updates_per_step
+            if crossed(before, env_steps, cfg.steps_per_call * T * E) or env_steps >= cfg.total_steps:
+                metrics = (jax.tree.map(lambda *x: jnp.stack(x).mean(0), *infos) if infos else {})
+                if infos:
+                    check_finite(metrics, env_steps)
+                metrics.update(episodes=stats.done,
+                               train_success=stats.done_success / jnp.maximum(stats.done, 1),
+                               train_return=stats.done_return / jnp.maximum(stats.done, 1))
+                logger.log_train(env_steps, metrics, seeds[0], updates)
+                logger.progress(env_steps, updates, float(np.mean(metrics["train_success"])))
+                infos, stats = [], reset_counts(stats)
+            if crossed(before, env_steps, cfg.eval_every) and env_steps < cfg.total_steps:
+                success = env.evaluate(lambda o: eval_action(sac_state, jnp.asarray(o)),
+                                       cfg.eval_episodes)
+                logger.log_eval(env_steps, env.task_names, success[None], seeds)
+            if crossed(before, env_steps, cfg.checkpoint_every) and env_steps < cfg.total_steps:
+                checkpoint.save(run_dir, env_steps, TrainState(
+                    sac_state, buffer, {}, jnp.asarray(obs), key, jnp.int32(env_steps), stats))
+        success = env.evaluate(lambda o: eval_action(sac_state, jnp.asarray(o)), cfg.eval_episodes)
+        logger.log_eval(env_steps, env.task_names, success[None], seeds)
+        checkpoint.save(run_dir, env_steps, TrainState(
+            sac_state, buffer, {}, jnp.asarray(obs), key, jnp.int32(env_steps), stats))
+        return _finish(logger, cfg, run_dir, env, seeds, success[None], env_steps,
+                       time.perf_counter() - start)
+    finally:
+        logger.close()

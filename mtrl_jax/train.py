@@ -1,0 +1,184 @@
+"""The collect + update loop as pure functions of an explicit :class:`TrainState`.
+
+For device environments (pure-JAX suite, MJX) ``make_train(cfg, env, sac)`` returns ``init(key)``
+and ``train_chunk(state)``: one jittable function that runs ``cfg.steps_per_call`` vector-env
+steps, each followed by ``cfg.updates_per_step`` SAC updates once the warm-up is done. ``vmap``
+over keys trains several seeds in one program. For host environments (CPU Meta-World) the same
+pieces (``select_action``, ``store``, ``learn``) are jitted separately and driven from Python.
+
+A collect function maps ``(sac_state, obs (T, E, d), onehot (T, E, T), key, env_steps)`` to
+``(action (T, E, A), aux)``; ``aux["store"]`` is kept in the replay buffer with the transition and
+``aux["stats"]`` (arrays) is summed over a chunk and logged (QMP's selection counts).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from mtrl_jax.agents.sac import SAC, SACState, task_onehots
+from mtrl_jax.buffer import ReplayBuffer, buffer_add, buffer_init, stratified_sample
+
+
+class EpisodeStats(NamedTuple):
+    ep_return: jax.Array       # (T, E) return of the running episode
+    ep_success: jax.Array      # (T, E) bool: the running episode has succeeded
+    done: jax.Array            # (T,) episodes finished since the last reset of the stats
+    done_success: jax.Array    # (T,) of which succeeded
+    done_return: jax.Array     # (T,) summed returns of the finished episodes
+
+
+class TrainState(NamedTuple):
+    sac: SACState
+    buffer: ReplayBuffer
+    env_state: Any
+    obs: jax.Array             # (T, E, obs_dim)
+    key: jax.Array
+    env_steps: jax.Array       # int32: transitions collected over all tasks
+    stats: EpisodeStats
+
+
+def default_collect(sac: SAC):
+    def collect(sac_state, obs, onehot, key, env_steps):
+        return sac.explore(sac_state, obs, onehot, key)
+    return collect
+
+
+def make_collect(sac: SAC):
+    """The method's collect function (QMP's mixture) or each task's own policy."""
+    factory = sac.method.make_collect
+    return default_collect(sac) if factory is None else factory(sac)
+
+
+def transition_example(obs_dim: int, act_dim: int, store_spec: dict) -> dict:
+    """One transition's fields (shapes without leading axes) for ``buffer_init``."""
+    return {"obs": jnp.zeros((obs_dim,)), "action": jnp.zeros((act_dim,)),
+            "reward": jnp.zeros(()), "next_obs": jnp.zeros((obs_dim,)),
+            "terminated": jnp.zeros((), bool), "truncated": jnp.zeros((), bool),
+            "stored": {k: jnp.zeros(shape, dtype) for k, (shape, dtype) in store_spec.items()}}
+
+
+def empty_stats(num_tasks: int, envs_per_task: int) -> EpisodeStats:
+    z = jnp.zeros((num_tasks, envs_per_task))
+    t = jnp.zeros((num_tasks,))
+    return EpisodeStats(z, z.astype(bool), t, t, t)
+
+
+def update_stats(stats: EpisodeStats, reward, success, ended) -> EpisodeStats:
+    ep_return = stats.ep_return + reward
+    ep_success = stats.ep_success | success
+    return EpisodeStats(jnp.where(ended, 0.0, ep_return), ep_success & ~ended,
+                        stats.done + ended.sum(1), stats.done_success + (ep_success & ended).sum(1),
+                        stats.done_return + jnp.where(ended, ep_return, 0.0).sum(1))
+
+
+def reset_counts(stats: EpisodeStats) -> EpisodeStats:
+    t = jnp.zeros_like(stats.done)
+    return stats._replace(done=t, done_success=t, done_return=t)
+
+
+def make_learner(cfg, sac: SAC):
+    """Pieces shared by the device and host loops, all pure and jittable."""
+    collect = make_collect(sac)
+    T = sac.num_tasks
+    per_task = cfg.batch_size // T
+
+    def select_action(sac_state, obs, key, env_steps):
+        """Policy action, or uniform random during the warm-up; returns (action, aux)."""
+        k_act, k_rand = jax.random.split(key)
+        onehot = task_onehots(T, obs.shape[1])
+        action, aux = collect(sac_state, obs, onehot, k_act, env_steps)
+        random_action = jax.random.uniform(k_rand, action.shape, minval=-1.0, maxval=1.0)
+        action = jnp.where(env_steps < cfg.warmup_steps, random_action, action)
+        return action, aux
+
+    def store(buffer, obs, action, out, aux):
+        return buffer_add(buffer, {"obs": obs, "action": action, "reward": out.reward,
+                                   "next_obs": out.next_obs, "terminated": out.terminated,
+                                   "truncated": out.truncated, "stored": aux.get("store", {})})
+
+    def updates(sac_state, buffer, key):
+        """``updates_per_step`` SAC updates on fresh stratified batches; mean metrics."""
+        def one(state, k):
+            k_sample, k_update = jax.random.split(k)
+            return sac.update(state, stratified_sample(buffer, k_sample, per_task), k_update)
+        sac_state, info = jax.lax.scan(one, sac_state, jax.random.split(key, cfg.updates_per_step))
+        return sac_state, jax.tree.map(lambda x: x.mean(0), info)
+
+    def learn(sac_state, buffer, key, env_steps):
+        """Updates once ``env_steps`` has passed the warm-up, else nothing (zero metrics)."""
+        shapes = jax.eval_shape(updates, sac_state, buffer, key)[1]
+        skip = lambda s, b, k: (s, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))  # noqa: E731
+        return jax.lax.cond(env_steps >= max(cfg.warmup_steps, 1), updates, skip,
+                            sac_state, buffer, key)
+
+    return select_action, store, learn, collect
+
+
+def make_train(cfg, env, sac: SAC):
+    """(init(key) -> TrainState, train_chunk(TrainState) -> (TrainState, metrics)) for a
+    device env. Both are pure and jittable; vmap them over keys for several seeds."""
+    T, E = env.num_tasks, env.envs_per_task
+    select_action, store, learn, _ = make_learner(cfg, sac)
+    example = transition_example(env.obs_dim, env.act_dim, sac.method.store_spec)
+
+    def init(key):
+        k_sac, k_env, k_loop = jax.random.split(key, 3)
+        env_state, obs = env.reset(k_env)
+        buffer = buffer_init(example, T, cfg.buffer_size // T)
+        return TrainState(sac.init(k_sac), buffer, env_state, obs, k_loop,
+                          jnp.zeros((), jnp.int32), empty_stats(T, E))
+
+    def env_step(ts: TrainState, _):
+        key, k_act, k_env, k_learn = jax.random.split(ts.key, 4)
+        action, aux = select_action(ts.sac, ts.obs, k_act, ts.env_steps)
+        env_state, out = env.step(ts.env_state, action, k_env)
+        buffer = store(ts.buffer, ts.obs, action, out, aux)
+        env_steps = ts.env_steps + T * E
+        sac_state, info = learn(ts.sac, buffer, k_learn, env_steps)
+        stats = update_stats(ts.stats, out.reward, out.success, out.truncated | out.terminated)
+        ts = TrainState(sac_state, buffer, env_state, out.obs, key, env_steps, stats)
+        return ts, (info, aux.get("stats", {}), env_steps >= cfg.warmup_steps)
+
+    def train_chunk(ts: TrainState):
+        ts = ts._replace(stats=reset_counts(ts.stats))
+        ts, (info, collect_stats, learning) = jax.lax.scan(env_step, ts, None,
+                                                           length=cfg.steps_per_call)
+        # Average update metrics over the steps that did update.
+        n = jnp.maximum(learning.sum(), 1)
+        metrics = jax.tree.map(lambda x: x.sum(0) / n, info)
+        metrics["updates"] = learning.sum() * cfg.updates_per_step
+        metrics["collect"] = jax.tree.map(lambda x: x.sum(0), collect_stats)
+        metrics["episodes"] = ts.stats.done
+        metrics["train_success"] = ts.stats.done_success / jnp.maximum(ts.stats.done, 1)
+        metrics["train_return"] = ts.stats.done_return / jnp.maximum(ts.stats.done, 1)
+        return ts, metrics
+
+    return init, train_chunk
+
+
+def make_device_evaluate(cfg, env, sac: SAC):
+    """evaluate(sac_state, key) -> (T,) success rate over ``cfg.eval_episodes`` episodes per task:
+    deterministic actions, success if the task succeeds at any step. Pure and jittable."""
+    eval_env = env.with_envs(cfg.eval_episodes)
+    T, E = eval_env.num_tasks, eval_env.envs_per_task
+    onehot = task_onehots(T, E)
+
+    def evaluate(sac_state: SACState, key):
+        k_reset, k_steps = jax.random.split(key)
+        goal_index = jnp.broadcast_to(jnp.arange(E), (T, E))
+        env_state, obs = eval_env.reset(k_reset, goal_index)
+
+        def step(carry, k):
+            env_state, obs, succeeded = carry
+            action = sac.eval_action(sac_state, obs, onehot)
+            env_state, out = eval_env.step(env_state, action, k)
+            return (env_state, out.obs, succeeded | out.success), None
+
+        keys = jax.random.split(k_steps, eval_env.max_episode_steps)
+        (_, _, succeeded), _ = jax.lax.scan(step, (env_state, obs, jnp.zeros((T, E), bool)), keys)
+        return succeeded.mean(axis=1)
+
+    return evaluate

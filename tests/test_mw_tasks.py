@@ -1,0 +1,118 @@
+"""Parity of the JAX MT10 task logic with CPU Meta-World (no MJX needed).
+
+The JAX observation, reward and success are evaluated on physics states produced by Meta-World's
+own CPU envs (random actions and the scripted experts) and must equal what Meta-World returned.
+The reset logic (placement of objects/fixtures and the per-episode constants) and the goal sampler
+are checked against Meta-World too. ``-m slow`` runs the long version (thousands of steps)."""
+
+import copy
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+mujoco = pytest.importorskip("mujoco")
+metaworld = pytest.importorskip("metaworld")
+
+from jax.experimental import enable_x64  # noqa: E402
+
+from mtrl_jax.envs.mw_tasks import MT10_TASKS, SPECS, evaluate, sample_rand_vecs  # noqa: E402
+from mtrl_jax.envs.mw_tasks import cpu_ref  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/mtrl_jax/xla"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+TOL = 1e-5
+pytestmark = pytest.mark.metaworld
+
+
+@pytest.fixture(scope="module")
+def rand_vecs():
+    return sample_rand_vecs(MT10_TASKS, seed=0)
+
+
+def _check_record(name, rec, dtype=np.float64, tol=TOL):
+    spec = SPECS[name]
+
+    def one(p, c, prev, a):
+        obs, _, r, s = evaluate(spec, p, prev, c, a)
+        return obs, r, s
+
+    cast = lambda t: jax.tree_util.tree_map(lambda x: np.asarray(x, dtype), t)  # noqa: E731
+    obs, r, s = jax.jit(jax.vmap(one))(cast(rec["probe"]), cast(rec["consts"]), cast(rec["prev"]),
+                                       cast(rec["action"]))
+    np.testing.assert_allclose(np.asarray(obs), rec["obs"], atol=tol, rtol=0)
+    np.testing.assert_allclose(np.asarray(r), rec["reward"], atol=tol * 10 if dtype == np.float32 else tol, rtol=0)
+    if dtype == np.float64:
+        np.testing.assert_array_equal(np.asarray(s).astype(float), rec["success"])
+    else:  # float32 may flip a threshold test by rounding; allow a rare flip
+        assert (np.asarray(s).astype(float) != rec["success"]).mean() <= 0.01
+
+
+@pytest.mark.parametrize("name", MT10_TASKS)
+def test_obs_reward_success_parity(name, rand_vecs):
+    """Random and expert trajectories on CPU Meta-World; the expert must reach success so that the
+    success branch of the reward is exercised."""
+    with enable_x64():
+        rec_rand = cpu_ref.record(name, rand_vecs[name][1], 60, policy="random", seed=1)
+        _check_record(name, rec_rand)
+        rec_exp = cpu_ref.record(name, rand_vecs[name][2], 160, policy="expert", seed=2)
+        assert rec_exp["success"].max() == 1.0, "expert did not succeed on CPU Meta-World"
+        _check_record(name, rec_exp)
+    _check_record(name, rec_exp, dtype=np.float32, tol=1e-4)
+
+
+@pytest.mark.parametrize("name", MT10_TASKS)
+def test_reset_matches_metaworld(name, rand_vecs):
+    """Placement and per-episode constants from the JAX reset logic == Meta-World's after reset,
+    for a first episode and for a second one with another goal."""
+    spec = SPECS[name]
+    env = cpu_ref.make_cpu_env(name, rand_vecs[name][3])
+    with enable_x64():
+        for k, rv in enumerate([rand_vecs[name][3], rand_vecs[name][4]]):
+            if k:
+                from metaworld.types import Task
+
+                env.set_task(Task(env_name=name, data=pickle.dumps(
+                    dict(rand_vec=rv, env_cls=type(env), partially_observable=False))))
+            prev = np.array(env.model.body(spec.fixture_body).pos) if spec.fixture_body else None
+            model = copy.deepcopy(env.model)
+            data = mujoco.MjData(model)
+            obs, _ = env.reset()
+            consts, _ = cpu_ref.reset_cpu(name, model, data, rv, prev)
+            ref = cpu_ref.env_consts(name, env)
+            for field in ("target_pos", "obj_init_pos", "init_tcp", "aux"):
+                np.testing.assert_allclose(getattr(consts, field), getattr(ref, field), atol=TOL, rtol=0,
+                                           err_msg=field)
+            np.testing.assert_allclose(data.qpos, env.data.qpos, atol=TOL, rtol=0)
+            np.testing.assert_allclose(data.qvel, env.data.qvel, atol=TOL, rtol=0)
+
+
+def test_goal_sampler_matches_mt1():
+    """The 50 pre-sampled goals equal metaworld.MT1(name, seed)'s (one plain and one rejection task)."""
+    for name in ("drawer-open-v3", "peg-insert-side-v3"):
+        bench = metaworld.MT1(name, seed=3)
+        ref = np.stack([pickle.loads(t.data)["rand_vec"] for t in bench.train_tasks])
+        np.testing.assert_array_equal(sample_rand_vecs((name,), seed=3)[name], ref)
+
+
+@pytest.mark.slow
+def test_goal_sampler_matches_mt10():
+    bench = metaworld.MT10(seed=7)
+    mine = sample_rand_vecs(MT10_TASKS, seed=7)
+    for name in MT10_TASKS:
+        ref = np.stack([pickle.loads(t.data)["rand_vec"] for t in bench.train_tasks if t.env_name == name])
+        np.testing.assert_array_equal(mine[name], ref)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MT10_TASKS)
+def test_parity_long(name, rand_vecs):
+    """Thousands of steps per task: 4 full random episodes and 4 expert episodes (with action noise)."""
+    with enable_x64():
+        for ep in range(4):
+            _check_record(name, cpu_ref.record(name, rand_vecs[name][10 + ep], 500, policy="random", seed=ep))
+            _check_record(name, cpu_ref.record(name, rand_vecs[name][20 + ep], 500, policy="expert", seed=ep,
+                                               noise=0.1 * ep))
