@@ -1,17 +1,18 @@
 """point-mt: a pure-JAX multi-task suite on one kinematic point mass (jittable, vmappable).
 
-The point moves in [-1, 1]^2 by 0.1 * action per step; episodes last 50 steps. Five tasks of
-different difficulty share the observation layout ``[pos(2), goal(2), aux(2), flag(1)]``:
+The point moves in [-1, 1]^2 by 0.2 * action per step; episodes last 50 steps. Five tasks of
+different difficulty share the observation layout ``[pos(2), goal(2), aux(2), flag(1)]``; the
+rewards below are multiplied by 10 (Meta-World's reward scale):
 
 ===============  ================================================  ===========================
 task             reward                                            success (any step counts)
 ===============  ================================================  ===========================
 reach            -|p - g|                                          |p - g| < 0.1
 reach-sparse     1 if |p - g| < 0.1 else 0 (goal 0.2-0.5 away)     |p - g| < 0.1
-waypoint         -(|p - w| + |w - g|) until w is visited, then     visited and |p - g| < 0.1
-                 -|p - g| (aux = w, flag = visited)
+waypoint         -(|p - w| + |w - g|) until w is visited (within   visited and |p - g| < 0.1
+                 0.2), then -|p - g| (aux = w, flag = visited)
 push             -(|p - o| + |o - g|); the object o is carried     |o - g| < 0.1
-                 while the point is within 0.1 (aux = o, flag)
+                 while the point is within 0.2 (aux = o, flag)
 flee             min(|p - g|, 1) (goal starts 0.1-0.2 away)        |p - g| > 0.6
 ===============  ================================================  ===========================
 
@@ -30,8 +31,10 @@ from mtrl_jax.envs.base import StepOut
 
 TASK_NAMES = ("reach", "reach-sparse", "waypoint", "push", "flee")
 REACH, SPARSE, WAYPOINT, PUSH, FLEE = range(5)
-STEP_SCALE = 0.1
+STEP_SCALE = 0.2
 RADIUS = 0.1
+REWARD_SCALE = 10.0  # Meta-World's v2 rewards span [0, 10]; the same scale keeps SAC's alpha=1 start sensible
+VISIT_RADIUS = 0.2   # waypoint counts as visited / object is grabbed within this distance
 FLEE_RADIUS = 0.6
 
 
@@ -101,11 +104,11 @@ class PointMT:
         a = jnp.clip(action, -1.0, 1.0)
         pos = jnp.clip(state.pos + STEP_SCALE * a, -1.0, 1.0)
         is_push, is_way = (kind == PUSH), (kind == WAYPOINT)
-        held = is_push & (_dist(state.pos, state.aux) < RADIUS)
+        held = is_push & (_dist(state.pos, state.aux) < VISIT_RADIUS)
         aux = jnp.where(held[..., None], jnp.clip(state.aux + (pos - state.pos), -1.0, 1.0),
                         state.aux)
-        visited = is_way & ((state.flag > 0) | (_dist(pos, aux) < RADIUS))
-        flag = jnp.where(is_push, (_dist(pos, aux) < RADIUS), visited).astype(jnp.float32)
+        visited = is_way & ((state.flag > 0) | (_dist(pos, aux) < VISIT_RADIUS))
+        flag = jnp.where(is_push, (_dist(pos, aux) < VISIT_RADIUS), visited).astype(jnp.float32)
 
         d_goal = _dist(pos, state.goal)
         reward = jnp.select(
@@ -114,7 +117,7 @@ class PointMT:
              (d_goal < RADIUS).astype(jnp.float32),
              jnp.where(visited, -d_goal, -(_dist(pos, aux) + _dist(aux, state.goal))),
              -(_dist(pos, aux) + _dist(aux, state.goal)),
-             jnp.minimum(d_goal, 1.0)])
+             jnp.minimum(d_goal, 1.0)]) * REWARD_SCALE
         success = jnp.select(
             [is_way, is_push, kind == FLEE],
             [visited & (d_goal < RADIUS), _dist(aux, state.goal) < RADIUS, d_goal > FLEE_RADIUS],

@@ -63,8 +63,9 @@ def _np_probe(probe_fn, data) -> Probe:
 
 
 def record(name: str, rand_vec, n_steps: int, policy: str = "random", seed: int = 0, env=None,
-           noise: float = 0.0):
-    """Runs one CPU episode (``n_steps`` <= 500) and returns a dict of stacked arrays:
+           noise: float = 0.0, stop_after_success: int | None = None):
+    """Runs one CPU episode (``n_steps`` <= 500; optionally ending ``stop_after_success`` steps
+    after the first success) and returns a dict of stacked arrays:
     probe (Probe of (n, ...)), consts (Consts of (n, ...)), prev (n, 18) the previous frame the
     step's observation stacks, obs (n, 39), reward (n,), success (n,), action (n, 4),
     plus reset_obs (39,) and the probe/consts at reset."""
@@ -76,7 +77,10 @@ def record(name: str, rand_vec, n_steps: int, policy: str = "random", seed: int 
     out = dict(reset_obs=obs.copy(), reset_probe=_np_probe(probe_fn, env.data), reset_consts=env_consts(name, env))
     pol = expert_policy(name) if policy == "expert" else None
     rows = []
-    for _ in range(n_steps):
+    first_success = None
+    for t in range(n_steps):
+        if first_success is not None and stop_after_success is not None and t >= first_success + stop_after_success:
+            break
         if pol is None:
             a = rng.uniform(-1, 1, 4).astype(np.float32)
         else:
@@ -85,6 +89,8 @@ def record(name: str, rand_vec, n_steps: int, policy: str = "random", seed: int 
         obs, r, term, trunc, info = env.step(a)
         rows.append(dict(probe=_np_probe(probe_fn, env.data), consts=env_consts(name, env), prev=prev,
                          obs=obs.copy(), reward=float(r), success=float(info["success"]), action=a.astype(np.float64)))
+        if info["success"] and first_success is None:
+            first_success = t
     stack = lambda k: np.stack([r[k] for r in rows])  # noqa: E731
     out.update(obs=stack("obs"), reward=stack("reward"), success=stack("success"), action=stack("action"),
                prev=stack("prev"))

@@ -450,21 +450,25 @@ def sample_rand_vecs(task_names=MT10_TASKS, seed: int | None = 0, n_goals: int =
     """The pre-sampled reset vectors ("goals") Meta-World's MT benchmarks draw for a seed.
 
     Re-implements metaworld._make_tasks: np.random.seed(seed), then for each task in order
-    ``n_goals`` resets, each drawing ``uniform(low, high)`` from the global numpy stream, redrawn
-    while the task's rejection rule fails. ``MT10(seed)`` == ``sample_rand_vecs(MT10_TASKS, seed)``
+    ``n_goals`` resets, each drawing ``uniform(low, high)`` from the global numpy stream (redrawn
+    while the task's rejection rule fails) twice, keeping the second. ``MT10(seed)`` == ``sample_rand_vecs(MT10_TASKS, seed)``
     and ``MT1(name, seed)`` == ``sample_rand_vecs((name,), seed)``."""
     rs = np.random.RandomState(seed)
+
+    def draw(s):
+        while True:
+            rv = rs.uniform(s.rv_low, s.rv_high, size=s.rv_low.size).astype(np.float64)
+            if s.reject is None or np.linalg.norm(rv[:2] - rv[3:5]) >= s.reject[0]:
+                return rv
+
     out = {}
     for name in task_names:
         s = SPECS[name]
         vecs = []
         for _ in range(n_goals):
-            while True:
-                rv = rs.uniform(s.rv_low, s.rv_high, size=s.rv_low.size).astype(np.float64)
-                if s.reject is None:
-                    break
-                if np.linalg.norm(rv[:2] - rv[3:5]) >= s.reject[0]:
-                    break
-            vecs.append(rv)
+            # SawyerXYZEnv.reset() calls reset_model() itself and again through
+            # MujocoEnv.reset(): two draws per reset, the second one is kept.
+            draw(s)
+            vecs.append(draw(s))
         out[name] = np.stack(vecs)
     return out

@@ -1,0 +1,198 @@
+"""MJX-runnable versions of the MT10 scenes, derived at load time from metaworld's shipped XML
+with ``mujoco.MjSpec`` (nothing of theirs is copied or edited on disk).
+
+What the transform does, per task (``PORT_PAIRS`` lists the contacts each task keeps):
+- every geom stops colliding by default (contype = conaffinity = 0): the arm, the hand mesh,
+  the table box, the fixtures' cases. Contacts come only from explicit ``<pair>``s:
+  finger pads with the task's object/handle, the object with the table top (a plane at the
+  table's top face) and, for peg-insert-side, the peg with the hole's walls;
+- a cylinder that is in a pair becomes a box of the same extents when it stands on a surface or
+  is pressed from above (puck, button: flat faces kept) or a capsule when it is a bar (handles);
+  bodies whose geoms change keep the original mass and inertia (explicit inertial);
+- pair parameters (condim, friction, solref, solimp) are MuJoCo's mix of the two geoms' own;
+  margins are dropped (MJX does not take margins on every pair type);
+- the body a reset moves (door, drawer, button box, peg box, window) becomes a mocap body, so each
+  env of a batch can place it without batching the model;
+- the solver budget shrinks (``iterations``/``ls_iterations``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import mujoco
+import numpy as np
+
+from mtrl_jax.envs.mw_tasks import SPECS
+
+PADS = ("rightpad_geom", "leftpad_geom")
+TABLE = "__table_top"
+
+
+def asset_path(task: str) -> str:
+    import metaworld
+
+    return os.path.join(os.path.dirname(metaworld.__file__), "assets", "sawyer_xyz", SPECS[task].xml)
+
+
+def original_model(task: str) -> mujoco.MjModel:
+    return mujoco.MjModel.from_xml_path(asset_path(task))
+
+
+@dataclasses.dataclass(frozen=True)
+class PortSpec:
+    # (geom selector, new type): selectors are geom names or "body:<name>:<type>" for all the
+    # colliding geoms of that type in a body
+    retype: tuple = ()
+    # pairs of selectors; every geom matched by the first collides with every one of the second
+    pairs: tuple = ()
+
+
+_OBJ = PortSpec(retype=(("objGeom", "box"),), pairs=((("objGeom",), (TABLE,)), (PADS, ("objGeom",))))
+
+PORT_PAIRS: dict[str, PortSpec] = {
+    "reach-v3": PortSpec(retype=(("objGeom", "box"),), pairs=((("objGeom",), (TABLE,)),)),
+    "push-v3": _OBJ,
+    "pick-place-v3": _OBJ,
+    "door-open-v3": PortSpec(retype=(("body:door_link:cylinder", "capsule"),),
+                             pairs=((PADS, ("body:door_link:capsule",)),)),
+    "drawer-open-v3": PortSpec(pairs=((PADS, ("body:drawer_link:capsule",)),)),
+    "drawer-close-v3": PortSpec(pairs=((PADS, ("body:drawer_link:capsule",)),)),
+    "button-press-topdown-v3": PortSpec(retype=(("body:button:cylinder", "box"),),
+                                        pairs=((PADS, ("body:button:box",)),)),
+    "peg-insert-side-v3": PortSpec(pairs=((PADS, ("peg",)), (("peg",), (TABLE,)),
+                                          (("peg",), ("body:box:box",)))),
+    "window-open-v3": PortSpec(pairs=((PADS, ("body:windowb_a:capsule",)),)),
+    "window-close-v3": PortSpec(pairs=((PADS, ("body:windowb_a:capsule",)),)),
+}
+
+_TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
+          "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER, "plane": mujoco.mjtGeom.mjGEOM_PLANE}
+
+
+def _mix_pair(m: mujoco.MjModel, g1: int, g2: int) -> dict:
+    """MuJoCo's default mixing of two geoms' contact parameters (what a <pair> must state)."""
+    mix1, mix2 = m.geom_solmix[g1], m.geom_solmix[g2]
+    w = 0.5 if (mix1 + mix2) == 0 else mix1 / (mix1 + mix2)
+    f = np.maximum(m.geom_friction[g1], m.geom_friction[g2])
+    return dict(condim=int(max(m.geom_condim[g1], m.geom_condim[g2])),
+                friction=[f[0], f[0], f[1], f[2], f[2]],
+                solref=list(w * m.geom_solref[g1] + (1 - w) * m.geom_solref[g2]),
+                solimp=list(np.maximum(m.geom_solimp[g1], m.geom_solimp[g2]) if False else
+                            w * m.geom_solimp[g1] + (1 - w) * m.geom_solimp[g2]))
+
+
+def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
+    """Returns (MjSpec, info) of the MJX port of ``task``'s scene."""
+    spec = mujoco.MjSpec.from_file(asset_path(task))
+    m0 = spec.compile()
+    port = PORT_PAIRS[task]
+    geoms = list(spec.geoms)
+    assert len(geoms) == m0.ngeom
+    names = []
+    for i, g in enumerate(geoms):
+        if not g.name:
+            g.name = f"__g{i}"
+        names.append(g.name)
+    m_named = spec.compile()
+    for i in range(m0.ngeom):  # the spec's geom order is the model's geom order
+        assert mujoco.mj_id2name(m_named, mujoco.mjtObj.mjOBJ_GEOM, i) == names[i]
+    body_of = [mujoco.mj_id2name(m0, mujoco.mjtObj.mjOBJ_BODY, int(m0.geom_bodyid[i])) for i in range(m0.ngeom)]
+
+    def in_subtree(i, body):  # geom i belongs to body or to one of its descendants
+        b, root = int(m0.geom_bodyid[i]), m0.body(body).id
+        while b != 0:
+            if b == root:
+                return True
+            b = int(m0.body_parentid[b])
+        return False
+
+    collides = [(m0.geom_contype[i] | m0.geom_conaffinity[i]) != 0 for i in range(m0.ngeom)]
+    new_type = [int(m0.geom_type[i]) for i in range(m0.ngeom)]
+
+    def select(sel):
+        if sel == TABLE:
+            return [TABLE]
+        if sel.startswith("body:"):
+            _, body, typ = sel.split(":")
+            out = [names[i] for i in range(m0.ngeom)
+                   if in_subtree(i, body) and collides[i] and new_type[i] == _TYPES[typ]]
+            assert out, (task, sel)
+            return out
+        assert sel in names, (task, sel)
+        return [sel]
+
+    # retype (the selector "body:" covers the body's subtree)
+    changed_bodies = set()
+    for sel, typ in port.retype:
+        for n in select(sel):
+            i = names.index(n)
+            g = geoms[i]
+            old = int(m0.geom_type[i])
+            size = np.array(m0.geom_size[i])
+            if old == _TYPES["cylinder"] and typ == "box":
+                g.size = [size[0], size[0], size[1]]
+            elif old == _TYPES["cylinder"] and typ == "capsule":
+                g.size = [size[0], max(size[1] - size[0], 1e-3), 0.0]
+            g.type = _TYPES[typ]
+            new_type[i] = _TYPES[typ]
+            changed_bodies.add(mujoco.mj_id2name(m0, mujoco.mjtObj.mjOBJ_BODY, int(m0.geom_bodyid[i])))
+    for bname in changed_bodies:  # keep the original mass and inertia
+        b = spec.body(bname)
+        bid = m0.body(bname).id
+        b.explicitinertial = True
+        b.mass = float(m0.body_mass[bid])
+        b.ipos = list(m0.body_ipos[bid])
+        b.iquat = list(m0.body_iquat[bid])
+        b.inertia = list(m0.body_inertia[bid])
+    # no default collisions
+    for g in geoms:
+        g.contype = 0
+        g.conaffinity = 0
+    # table top as a plane
+    d0 = mujoco.MjData(m0)
+    mujoco.mj_forward(m0, d0)
+    tid = m0.body("tablelink").id
+    top = max(d0.geom_xpos[i][2] + m0.geom_size[i][2] for i in range(m0.ngeom)
+              if m0.geom_bodyid[i] == tid and m0.geom_type[i] == _TYPES["box"])
+    plane = spec.worldbody.add_geom()
+    plane.name = TABLE
+    plane.type = _TYPES["plane"]
+    plane.size = [0.0, 0.0, 0.05]
+    plane.pos = [0.0, 0.0, float(top)]
+    plane.contype = 0
+    plane.conaffinity = 0
+    plane.rgba = [0, 0, 0, 0]
+    table_geom = [i for i in range(m0.ngeom) if m0.geom_bodyid[i] == tid and collides[i]][0]
+    # pairs
+    pair_list = []
+    for s1, s2 in port.pairs:
+        for a in [x for s in s1 for x in select(s)]:
+            for b in [x for s in s2 for x in select(s)]:
+                ia = table_geom if a == TABLE else names.index(a)
+                ib = table_geom if b == TABLE else names.index(b)
+                p = spec.add_pair()
+                p.geomname1, p.geomname2 = a, b
+                mix = _mix_pair(m0, ia, ib)
+                p.condim = mix["condim"]
+                p.friction = mix["friction"]
+                p.solref = mix["solref"]
+                p.solimp = mix["solimp"]
+                p.margin = 0.0
+                p.gap = 0.0
+                pair_list.append((a, b))
+    # fixtures the reset moves become mocap bodies (children of the world)
+    fixture = SPECS[task].fixture_body
+    if fixture is not None:
+        b = spec.body(fixture)
+        assert b.parent.name == spec.worldbody.name or b.parent == spec.worldbody, fixture
+        b.mocap = True
+    spec.option.iterations = iterations
+    spec.option.ls_iterations = ls_iterations
+    return spec, dict(pairs=pair_list, table_top=float(top), retyped=sorted(changed_bodies))
+
+
+def port_model(task: str, iterations: int = 4, ls_iterations: int = 8) -> mujoco.MjModel:
+    spec, _ = build_port_spec(task, iterations, ls_iterations)
+    return spec.compile()
