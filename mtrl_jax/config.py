@@ -52,7 +52,8 @@ class Config:
     # --- SAC ---------------------------------------------------------------------------------
     hidden: tuple[int, ...] | None = None
     """Hidden widths of MLP-style networks (MT-SAC/MH-SAC: 400 400 400)."""
-    lr: float = 3e-4
+    lr: float | None = None
+    """Adam learning rate of actor and critics (papers: 3e-4)."""
     alpha_lr: float | None = None
     """Temperature learning rate (3e-4; PaCo and D2R 1e-4)."""
     gamma: float = 0.99
@@ -94,6 +95,8 @@ class Config:
     """Module width (shallow 256, deep 128)."""
     sm_embed_dim: int = 400
     sm_gate_width: int = 256
+    sm_widths_from_hidden: bool | None = None
+    """Size D, gate and modules from --hidden instead of the sm_* widths (None = on for point-mt)."""
 
     # --- PaCo ----------------------------------------------------------------------------------
     paco_k: int = 5
@@ -102,10 +105,16 @@ class Config:
     paco_epsilon: float = 3e3
 
     # --- D2R -----------------------------------------------------------------------------------
-    d2r_modules: int = 16
-    d2r_module_width: int = 128
+    d2r_modules: int | None = None
+    """Base modules n (None: 16 as in the paper's MT10 setup; point-mt 6)."""
+    d2r_module_width: int | None = None
+    """Module width (None: 128; point-mt 64)."""
     d2r_k: int = 2
-    d2r_gate_width: int = 256
+    d2r_gate_width: int | None = None
+    """Hidden width of the 2-layer routing gate MLP (None: 256; point-mt 64)."""
+    d2r_embed_dim: int | None = None
+    """Width of the state representation F(s) and task representation H(task) (None: 400;
+    point-mt 64)."""
     d2r_routing: Literal["topk", "samplek", "hard", "soft"] = "samplek"
     d2r_resrouting: Literal["on", "off", "target"] = "on"
     d2r_balance: Literal["on", "off"] = "on"
@@ -113,6 +122,10 @@ class Config:
     # --- CARE / MOORE --------------------------------------------------------------------------
     care_encoders: int = 6
     care_metadata: bool = False
+    care_encoder_hidden: tuple[int, ...] = (50, 50)
+    """Widths of each CARE encoder MLP on the observation (its last width is the encoding)."""
+    care_context_dim: int = 50
+    """Width of CARE's task encoding (learned embedding or projected text embedding)."""
     moore_experts: int = 4
 
     # --- QMP -----------------------------------------------------------------------------------
@@ -121,6 +134,8 @@ class Config:
     qmp_gate: Literal["qswitch", "uniform", "own"] = "qswitch"
     qmp_warmup: int = 0
     """Transitions before the mixture is used (own policy before that)."""
+    qmp_activation: Literal["tanh", "relu"] = "tanh"
+    """Hidden activation of the separate per-task networks (QMP paper, Table 1: tanh)."""
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -141,21 +156,21 @@ ENV_DEFAULTS: dict[str, dict] = {
                      warmup_steps=15_000, envs_per_task=16, eval_every=500_000, eval_episodes=50,
                      checkpoint_every=500_000, steps_per_call=500),
     # The pure-JAX suite: small and fast, a quick demo and the learning tests' environment.
-    "point-mt": dict(total_steps=48_000, batch_size=320, buffer_size=100_000,
-                     warmup_steps=2_000, envs_per_task=4, eval_every=8_000, eval_episodes=16,
-                     checkpoint_every=0, steps_per_call=200, hidden=(128, 128)),
+    "point-mt": dict(total_steps=60_000, batch_size=320, buffer_size=100_000,
+                     warmup_steps=2_000, envs_per_task=1, eval_every=10_000, eval_episodes=32,
+                     checkpoint_every=0, steps_per_call=400, hidden=(128, 128), lr=1e-3),
 }
 
 # Per-method defaults on MT10 (DESIGN.md sections 3-8); keys are Config fields.
 ALGO_DEFAULTS: dict[str, dict] = {
-    "mtsac": dict(hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
-    "mhsac": dict(hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
-    "sm": dict(alpha_lr=3e-4, task_weighting=True),
-    "paco": dict(hidden=(400, 400, 400), alpha_lr=1e-4, task_weighting=False),
-    "d2r": dict(alpha_lr=1e-4, task_weighting=True),
-    "care": dict(hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
-    "moore": dict(hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
-    "qmp": dict(hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+    "mtsac": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+    "mhsac": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+    "sm": dict(lr=3e-4, alpha_lr=3e-4, task_weighting=True),
+    "paco": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=1e-4, task_weighting=False),
+    "d2r": dict(lr=3e-4, alpha_lr=1e-4, task_weighting=True),
+    "care": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+    "moore": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+    "qmp": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
 }
 
 

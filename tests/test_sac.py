@@ -1,0 +1,170 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.stats import norm
+
+from mtrl_jax.agents.sac import make_sac
+from mtrl_jax.config import Config, resolve
+from mtrl_jax.nets import make_method
+from mtrl_jax.nets.multihead import make_multihead
+from mtrl_jax.nets.policy import sample_tanh_gaussian, tanh_gaussian_log_prob
+
+T, N, OBS, ACT = 2, 3, 3, 2
+
+
+def test_tanh_gaussian_log_prob_matches_numerical_change_of_variables():
+    rng = np.random.default_rng(0)
+    mean, log_std = rng.normal(size=3), rng.normal(scale=0.5, size=3)
+    u = rng.normal(size=3)
+    a = np.tanh(u)
+    # density of a: Gaussian density of u over |det da/du|, the Jacobian by finite differences
+    h = 1e-6
+    jac = (np.tanh(u + h) - np.tanh(u - h)) / (2 * h)
+    reference = norm.logpdf(u, mean, np.exp(log_std)).sum() - np.log(jac).sum()
+    got = tanh_gaussian_log_prob(jnp.asarray(a), jnp.asarray(mean), jnp.asarray(log_std))
+    np.testing.assert_allclose(float(got), reference, rtol=1e-4)
+    # the sampler's log-prob is the same function at the sampled action
+    key = jax.random.PRNGKey(4)
+    act, logp = sample_tanh_gaussian(key, jnp.asarray(mean, jnp.float32),
+                                     jnp.asarray(log_std, jnp.float32))
+    np.testing.assert_allclose(float(logp), float(tanh_gaussian_log_prob(act, mean, log_std)),
+                               rtol=1e-4)
+
+
+def linear_cfg(**kw):
+    return resolve(Config(algo="mtsac", env="point-mt", hidden=(), **kw))
+
+
+def tiny_batch(seed=0, terminated=None, truncated=None):
+    rng = np.random.default_rng(seed)
+    f = lambda *s: jnp.asarray(rng.normal(size=s), jnp.float32)  # noqa: E731
+    zeros = jnp.zeros((T, N), bool)
+    return {"obs": f(T, N, OBS), "action": jnp.tanh(f(T, N, ACT)), "reward": f(T, N),
+            "next_obs": f(T, N, OBS),
+            "terminated": zeros if terminated is None else terminated,
+            "truncated": zeros if truncated is None else truncated, "stored": {}}
+
+
+def setup(cfg, key=0):
+    method = make_method(cfg, OBS, ACT, T)
+    sac = make_sac(method, cfg, T, ACT)
+    state = sac.init(jax.random.PRNGKey(key))
+    # a target critic different from the critic, so that the test can tell them apart
+    state = state._replace(target_critic=jax.tree.map(lambda x: 0.5 * x + 0.1, state.critic))
+    return sac, state
+
+
+def np_linear(layer, x):
+    return x @ np.asarray(layer["w"], np.float64) + np.asarray(layer["b"], np.float64)
+
+
+def hand_losses(state, batch, key, cfg):
+    """The per-task SAC losses of the module docstring, in float64 numpy with the update's noise."""
+    k_loss, _ = jax.random.split(key)
+    k_next, _, k_pi = jax.random.split(k_loss, 3)
+    eps = lambda k: np.asarray(jax.random.normal(jax.random.split(k)[1], (T, N, ACT)), np.float64)  # noqa: E731
+    onehot = np.broadcast_to(np.eye(T)[:, None], (T, N, T))
+    alpha = np.exp(np.asarray(state.log_alpha, np.float64))[:, None]
+    b = {k: np.asarray(v, np.float64) for k, v in batch.items() if k != "stored"}
+
+    def policy(obs, noise):
+        out = np_linear(state.actor["layers"][0], np.concatenate([obs, onehot], -1))
+        mean, log_std = out[..., :ACT], np.clip(out[..., ACT:], cfg.log_std_min, cfg.log_std_max)
+        u = mean + np.exp(log_std) * noise
+        logp = (norm.logpdf(u, mean, np.exp(log_std)) - np.log(1 - np.tanh(u) ** 2)).sum(-1)
+        return np.tanh(u), logp
+
+    def q(params, obs, act):
+        x = np.concatenate([obs, act, onehot], -1)
+        return np.stack([np_linear(jax.tree.map(lambda p: p[j], params["layers"][0]), x)[..., 0]
+                         for j in range(2)])
+
+    next_a, next_logp = policy(b["next_obs"], eps(k_next))
+    target_q = q(state.target_critic, b["next_obs"], next_a).min(0)
+    y = b["reward"] + cfg.gamma * (1 - b["terminated"]) * (target_q - alpha * next_logp)
+    critic = ((q(state.critic, b["obs"], b["action"]) - y) ** 2).mean(2).sum(0)
+    pi_a, logp = policy(b["obs"], eps(k_pi))
+    actor = (alpha * logp - q(state.critic, b["obs"], pi_a).min(0)).mean(1)
+    log_alpha = np.asarray(state.log_alpha, np.float64)[:, None]
+    alpha_loss = (-log_alpha * (logp - ACT)).mean(1)
+    return critic, actor, alpha_loss
+
+
+def test_one_update_equals_hand_computation():
+    cfg = linear_cfg(log_std_min=-2.0)
+    sac, state = setup(cfg)
+    state = state._replace(log_alpha=jnp.array([0.3, -0.7]))
+    batch = tiny_batch(terminated=jnp.array([[True, False, False], [False, False, True]]))
+    key = jax.random.PRNGKey(7)
+    new, info = jax.jit(sac.update)(state, batch, key)
+    critic, actor, alpha_loss = hand_losses(state, batch, key, cfg)
+    np.testing.assert_allclose(info["critic_loss"], critic, rtol=1e-4)
+    np.testing.assert_allclose(info["actor_loss"], actor, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(info["alpha_loss"], alpha_loss, rtol=1e-4, atol=1e-6)
+    # Adam's first step moves every parameter by lr against the sign of its gradient
+    g_alpha = -(np.asarray(info["entropy"]) * -1 - ACT) / T     # d total / d log_alpha_t
+    np.testing.assert_allclose(new.log_alpha, state.log_alpha - cfg.alpha_lr * np.sign(g_alpha),
+                               atol=1e-7)
+    # Polyak averaging of the target critics with the updated critics
+    expected = jax.tree.map(lambda t, c: (1 - cfg.tau) * t + cfg.tau * c,
+                            state.target_critic, new.critic)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), new.target_critic,
+                 expected)
+    assert int(new.steps) == 1
+
+
+def test_target_bootstraps_through_truncation_not_termination():
+    cfg = linear_cfg()
+    sac, state = setup(cfg)
+    key = jax.random.PRNGKey(3)
+    update = jax.jit(sac.update)
+    ones = jnp.ones((T, N), bool)
+    base = update(state, tiny_batch(), key)[1]["critic_loss"]
+    truncated = update(state, tiny_batch(truncated=ones), key)[1]["critic_loss"]
+    terminated = update(state, tiny_batch(terminated=ones), key)[1]["critic_loss"]
+    np.testing.assert_allclose(truncated, base, rtol=1e-6)     # truncation changes nothing
+    assert np.all(np.abs(np.asarray(terminated) - np.asarray(base)) > 1e-4)
+    batch = tiny_batch(terminated=ones)
+    np.testing.assert_allclose(terminated, hand_losses(state, batch, key, cfg)[0], rtol=1e-4)
+
+
+def test_alpha_moves_toward_the_target_entropy():
+    cfg = linear_cfg()
+    sac, state = setup(cfg)
+    layer = state.actor["layers"][0]
+
+    def with_log_std(value):
+        w = jnp.zeros_like(layer["w"])                       # mean 0, log-std = value
+        b = jnp.zeros_like(layer["b"]).at[ACT:].set(value)
+        return state._replace(actor={"layers": [{"w": w, "b": b}]})
+
+    update = jax.jit(sac.update)
+    narrow, _ = update(with_log_std(-8.0), tiny_batch(), jax.random.PRNGKey(0))
+    wide, _ = update(with_log_std(0.0), tiny_batch(), jax.random.PRNGKey(0))
+    assert np.all(np.asarray(narrow.log_alpha) > 0)   # entropy below -|A|: alpha grows
+    assert np.all(np.asarray(wide.log_alpha) < 0)     # entropy above -|A|: alpha shrinks
+
+
+def test_multihead_gradient_reaches_only_its_own_head():
+    net = make_multihead(OBS, 3, 2, (8, 8))
+    params = net.init(jax.random.PRNGKey(0))
+    obs = jax.random.normal(jax.random.PRNGKey(1), (1, 4, OBS))
+    onehot = jnp.broadcast_to(jnp.eye(3)[1], (1, 4, 3))   # one group of task 1
+
+    def loss(p):
+        return jnp.sum(net.apply(p, obs, onehot, None, {})[0] ** 2)
+
+    g = jax.grad(loss)(params)
+    head_norms = np.linalg.norm(np.asarray(g["heads_w"]).reshape(3, -1), axis=1)
+    assert head_norms[1] > 0 and head_norms[0] == 0 and head_norms[2] == 0
+    assert np.all(np.asarray(g["heads_b"])[[0, 2]] == 0)
+    assert np.linalg.norm(np.asarray(g["trunk"][0]["w"])) > 0   # the trunk is shared
+
+
+def test_task_weighting_is_softmax_of_minus_log_alpha():
+    cfg = linear_cfg(task_weighting=True)
+    sac, state = setup(cfg)
+    state = state._replace(log_alpha=jnp.array([0.0, jnp.log(3.0)]))
+    _, info = jax.jit(sac.update)(state, tiny_batch(), jax.random.PRNGKey(0))
+    w = np.exp([0.0, -np.log(3.0)])
+    np.testing.assert_allclose(info["task_weight"], T * w / w.sum(), rtol=1e-6)

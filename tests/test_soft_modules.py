@@ -1,0 +1,166 @@
+"""Soft Modularization: routing probabilities, task/state conditioning, shapes, a loop-by-loop
+reference forward, and learning on point-mt."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mtrl_jax.agents.sac import task_onehots
+from mtrl_jax.config import Config, resolve
+from mtrl_jax.nets import soft_modules
+
+T, OBS, ACT, N = 5, 7, 2, 3
+
+
+def make_net(layers, modules, width=16):
+    return soft_modules.make_soft_modules(OBS, T, 2 * ACT, embed_dim=24, gate_width=20,
+                                          num_layers=layers, num_modules=modules,
+                                          module_width=width)
+
+
+def forward(net, params, obs, onehot=None):
+    onehot = task_onehots(T, obs.shape[1]) if onehot is None else onehot
+    return jax.jit(lambda p, o, h: net.apply(p, o, h, None, {}))(params, obs, onehot)
+
+
+def inputs(seed=0):
+    return jax.random.normal(jax.random.key(seed), (T, N, OBS))
+
+
+@pytest.mark.parametrize("layers,modules", [(2, 2), (4, 4)])
+def test_shapes(layers, modules):
+    net = make_net(layers, modules)
+    params = net.init(jax.random.key(0))
+    assert [m["w"].shape for m in params["modules"]] == (
+        [(modules, 24, 16)] + [(modules, 16, 16)] * (layers - 1))
+    out, aux = forward(net, params, inputs())
+    assert out.shape == (T, N, 2 * ACT)
+    assert len(aux["routing"]) == layers - 1
+    assert all(p.shape == (T, N, modules, modules) for p in aux["routing"])
+    assert aux["output_weights"].shape == (T, N, modules)
+
+
+@pytest.mark.parametrize("layers,modules", [(2, 2), (4, 4)])
+def test_routing_rows_sum_to_one_over_source_modules(layers, modules):
+    net = make_net(layers, modules)
+    params = net.init(jax.random.key(1))
+    # larger routing logits so that a softmax over the wrong axis would show
+    params["route_first"] = jax.tree.map(lambda x: 5 * x, params["route_first"])
+    params["route_out"] = jax.tree.map(lambda x: 5 * x, params["route_out"])
+    _, aux = forward(net, params, inputs(1))
+    for p in aux["routing"]:
+        assert np.all(np.asarray(p) > 0)
+        np.testing.assert_allclose(p.sum(axis=-1), 1.0, atol=1e-5)        # over sources k
+        assert not np.allclose(p.sum(axis=-2), 1.0, atol=1e-3)            # not over targets
+    np.testing.assert_allclose(aux["output_weights"].sum(-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("layers,modules", [(2, 2), (4, 4)])
+def test_changing_only_the_task_changes_the_routing(layers, modules):
+    net = make_net(layers, modules)
+    params = net.init(jax.random.key(2))
+    obs = jnp.broadcast_to(inputs(2)[0], (T, N, OBS))       # the same states in every group
+    out, aux = forward(net, params, obs)
+    for p in (*aux["routing"], aux["output_weights"]):
+        for t in range(1, T):
+            assert float(jnp.max(jnp.abs(p[t] - p[0]))) > 1e-4, (t, p.shape)
+    assert float(jnp.max(jnp.abs(out[1] - out[0]))) > 1e-4
+    # and the routing depends on the state too (f(s) * z(task))
+    _, aux2 = forward(net, params, obs + 1.0)
+    assert float(jnp.max(jnp.abs(aux2["routing"][0] - aux["routing"][0]))) > 1e-4
+
+
+def test_each_routing_is_conditioned_on_all_earlier_routings():
+    net = make_net(4, 4)
+    params = net.init(jax.random.key(3))
+    obs = inputs(3)
+    _, base = forward(net, params, obs)
+    routings = (*base["routing"], base["output_weights"])    # p^1, p^2, p^3, q
+    M2 = 16
+    for i in range(3):                     # route_cond[i] builds routing i + 1 (0-based)
+        for j in range(i + 1):             # ... from each earlier routing j
+            cut = jax.tree.map(lambda x: x, params)
+            w = cut["route_cond"][i]["w"]
+            cut["route_cond"][i] = {**cut["route_cond"][i],
+                                    "w": w.at[j * M2:(j + 1) * M2].set(0.0)}
+            _, aux = forward(net, cut, obs)
+            changed = (*aux["routing"], aux["output_weights"])
+            for r in range(i + 1):         # routings before it are unaffected
+                np.testing.assert_array_equal(changed[r], routings[r])
+            assert float(jnp.max(jnp.abs(changed[i + 1] - routings[i + 1]))) > 1e-5, (i, j)
+
+
+def reference_forward(params, x, onehot, L, M):
+    """One row, with explicit loops over modules (numpy, float64)."""
+    P = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+    relu = lambda v: np.maximum(v, 0.0)
+    lin = lambda p, v: v @ p["w"] + p["b"]
+
+    def softmax(v):
+        e = np.exp(v - v.max())
+        return e / e.sum()
+
+    f = lin(P["f"][1], relu(lin(P["f"][0], x)))
+    e = f * lin(P["z"], onehot)
+    g = lin(P["gate"][1], relu(lin(P["gate"][0], relu(e))))
+    logits = lin(P["route_first"], relu(g)).reshape(M, M)
+    probs = [np.stack([softmax(logits[j]) for j in range(M)])]
+    for i in range(L - 1):
+        cond = relu(lin(P["route_cond"][i], np.concatenate([p.ravel() for p in probs])) * g)
+        logits = lin(P["route_out"][i], cond)
+        if i < L - 2:
+            logits = logits.reshape(M, M)
+            probs.append(np.stack([softmax(logits[j]) for j in range(M)]))
+        else:
+            q = softmax(logits)
+    mods = P["modules"]
+    m = [relu(f) @ mods[0]["w"][k] + mods[0]["b"][k] for k in range(M)]
+    for l in range(1, L):
+        p = probs[l - 1]
+        inputs_ = [relu(sum(p[j, k] * m[k] for k in range(M))) for j in range(M)]
+        m = [inputs_[j] @ mods[l]["w"][j] + mods[l]["b"][j] for j in range(M)]
+    h = relu(sum(q[k] * m[k] for k in range(M)))
+    return lin(P["head"], h), probs, q
+
+
+@pytest.mark.parametrize("layers,modules", [(2, 2), (4, 4)])
+def test_forward_matches_a_loop_reference(layers, modules):
+    net = make_net(layers, modules)
+    params = net.init(jax.random.key(4))
+    obs = inputs(4)
+    onehot = task_onehots(T, N)
+    out, aux = forward(net, params, obs, onehot)
+    for g, r in [(0, 0), (3, 2)]:
+        ref_out, ref_probs, ref_q = reference_forward(params, np.asarray(obs[g, r], np.float64),
+                                                      np.asarray(onehot[g, r]), layers, modules)
+        np.testing.assert_allclose(out[g, r], ref_out, atol=1e-5, rtol=1e-4)
+        for p, ref in zip(aux["routing"], ref_probs):
+            np.testing.assert_allclose(p[g, r], ref, atol=1e-6)
+        np.testing.assert_allclose(aux["output_weights"][g, r], ref_q, atol=1e-6)
+
+
+def test_method_sizes_and_task_weighting():
+    cfg = resolve(Config(algo="sm", env="mt10"))
+    assert cfg.task_weighting is True
+    assert soft_modules.sm_sizes(cfg) == dict(embed_dim=400, gate_width=256, num_layers=2,
+                                              num_modules=2, module_width=256)
+    deep = resolve(Config(algo="sm", env="mt10", sm_layers=4, sm_modules=4))
+    assert soft_modules.sm_sizes(deep)["module_width"] == 128
+    small = resolve(Config(algo="sm", env="point-mt"))
+    assert soft_modules.sm_sizes(small) == dict(embed_dim=small.hidden[0],
+                                                gate_width=small.hidden[-1], num_layers=2,
+                                                num_modules=2, module_width=small.hidden[-1])
+    method = soft_modules.make_method(cfg, 39, 4, 10)
+    critic = method.critic.init(jax.random.key(0))
+    assert critic["f"][0]["w"].shape == (39 + 4, 400) and critic["head"]["w"].shape == (256, 1)
+    assert method.actor.init(jax.random.key(0))["head"]["w"].shape == (256, 8)
+
+
+@pytest.mark.learning
+def test_sm_learns_point_mt():
+    from learning_utils import train_point_mt
+    summary = train_point_mt("sm")
+    assert summary["mean_success"] >= 0.8, summary["eval_success"]
