@@ -45,18 +45,19 @@ def test_composed_forward_equals_mixed_preactivation_forward():
     layers = jax.tree.map(lambda p: p + 0.3 * jax.random.normal(k_noise, p.shape), layers)
     w = jax.random.normal(k_w, (T, K))
     x = jax.random.normal(k_x, (T, 6, OBS))
-    composed = paco.composed_apply(layers, w, x)
-    mixed = paco.mixed_preactivation_apply(layers, w, x)
+    composed = jax.jit(paco.composed_apply)(layers, w, x)
+    mixed = jax.jit(paco.mixed_preactivation_apply)(layers, w, x)
     assert composed.shape == (T, 6, 4)
     np.testing.assert_allclose(composed, mixed, atol=1e-5, rtol=1e-5)
-    # hand-composed for one group: W_t = sum_k w_t[k] Phi[k]
+    # hand-composed in float64 for one group: W_t = sum_k w_t[k] Phi[k]
     t = 3
-    h = x[t]
-    for i, layer in enumerate(layers):
-        weight = sum(w[t, k] * layer["phi"][k] for k in range(K))
-        bias = sum(w[t, k] * layer["bias"][k] for k in range(K))
+    layers64, w64 = jax.tree.map(lambda a: np.asarray(a, np.float64), (layers, w))
+    h = np.asarray(x[t], np.float64)
+    for i, layer in enumerate(layers64):
+        weight = sum(w64[t, k] * layer["phi"][k] for k in range(K))
+        bias = sum(w64[t, k] * layer["bias"][k] for k in range(K))
         h = h @ weight.T + bias
-        h = jax.nn.relu(h) if i < len(layers) - 1 else h
+        h = np.maximum(h, 0.0) if i < len(layers) - 1 else h
     np.testing.assert_allclose(composed[t], h, atol=1e-5, rtol=1e-5)
 
 
@@ -67,16 +68,21 @@ def test_identical_copies_make_every_task_the_base_network_scaled_by_sum_w():
     shared = method.init_shared(jax.random.key(3))
     assert shared["w"].shape == (T, K)
     obs, onehot = group_inputs(jax.random.key(4))
-    out, _ = method.actor.apply(params, obs, onehot, None, {"shared": shared})
+    actor = jax.jit(lambda p, o, s: method.actor.apply(p, o, onehot, None, {"shared": s})[0])
+    out = actor(params, obs, shared)
     scale = shared["w"].sum(axis=1)                                          # (T,)
+
+    @jax.jit
+    def base_net(s, x):   # the plain MLP of the first copy, every weight and bias times s
+        return mlp_apply([{"w": s * l["phi"][0].T, "b": s * l["bias"][0]}
+                          for l in params["layers"]], x)
+
     for t in range(T):
-        base = [{"w": s * l["phi"][0].T, "b": s * l["bias"][0]}
-                for l, s in zip(params["layers"], [scale[t]] * len(params["layers"]))]
-        np.testing.assert_allclose(out[t], mlp_apply(base, obs[t]), atol=1e-5, rtol=1e-4)
+        np.testing.assert_allclose(out[t], base_net(scale[t], obs[t]), atol=1e-5, rtol=1e-4)
     # two tasks with the same sum of w compute the same function on the same input
     w_equal = shared["w"].at[1].set(shared["w"][0][::-1])
     same_obs = jnp.broadcast_to(obs[0], obs.shape)
-    out, _ = method.actor.apply(params, same_obs, onehot, None, {"shared": {"w": w_equal}})
+    out = actor(params, same_obs, {"w": w_equal})
     np.testing.assert_allclose(out[0], out[1], atol=1e-5, rtol=1e-5)
     assert not np.allclose(out[0], out[2], atol=1e-3)
 

