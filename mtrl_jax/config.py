@@ -96,7 +96,8 @@ class Config:
     sm_embed_dim: int = 400
     sm_gate_width: int = 256
     sm_widths_from_hidden: bool | None = None
-    """Size D, gate and modules from --hidden instead of the sm_* widths (None = on for point-mt)."""
+    """Scale the paper's SM widths by hidden[-1] / 512 instead of using the sm_* widths
+    (None = on for point-mt, whose networks are small for every method)."""
 
     # --- PaCo ----------------------------------------------------------------------------------
     paco_k: int = 5
@@ -158,7 +159,8 @@ ENV_DEFAULTS: dict[str, dict] = {
     # The pure-JAX suite: small and fast, a quick demo and the learning tests' environment.
     "point-mt": dict(total_steps=60_000, batch_size=320, buffer_size=100_000,
                      warmup_steps=2_000, envs_per_task=1, eval_every=10_000, eval_episodes=32,
-                     checkpoint_every=0, steps_per_call=400, hidden=(128, 128), lr=1e-3),
+                     checkpoint_every=0, steps_per_call=400, hidden=(128, 128), lr=1e-3,
+                     alpha_lr=3e-4),
 }
 
 # Per-method defaults on MT10 (DESIGN.md sections 3-8); keys are Config fields.

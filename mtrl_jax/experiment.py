@@ -72,6 +72,23 @@ def prepare_run_dir(cfg: Config) -> tuple[Config, str, bool]:
     return cfg, run_dir, False
 
 
+def write_config(cfg: Config, run_dir: str) -> None:
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(dataclasses.asdict(cfg), f, indent=2)
+
+
+def write_summary(run_dir: str, summary: dict) -> None:
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+
+
+def eval_key(seed: int, env_steps: int) -> jax.Array:
+    """The evaluation key of ``seed`` at ``env_steps``: independent of the training keys, so
+    evaluating (or not) never changes training."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed + 1_000_003), env_steps)
+
+
 def check_finite(metrics: dict, env_steps: int) -> None:
     loss = np.asarray(metrics["total_loss"])
     if not np.all(np.isfinite(loss)):
@@ -95,16 +112,14 @@ def run(cfg: Config) -> dict:
 
     os.makedirs(run_dir, exist_ok=True)
     if not resuming:
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
-            json.dump(dataclasses.asdict(cfg), f, indent=2)
+        write_config(cfg, run_dir)
     loop = train_on_device if env.on_device else train_on_host
     try:
         summary = loop(cfg, env, sac, seeds, run_dir, resuming)
     finally:
         if hasattr(env, "close"):
             env.close()
-    with open(os.path.join(run_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    write_summary(run_dir, summary)
     return summary
 
 
@@ -117,7 +132,8 @@ def _restore(run_dir: str, target):
                           "Start a new run instead.") from err
 
 
-def _finish(logger, cfg, run_dir, env, seeds, success, env_steps, wall):
+def finish_run(logger, cfg, run_dir, env, seeds, success, env_steps, wall):
+    """Print and save the final per-task success table; the run's summary dict."""
     table = success_table(env.task_names, success)
     logger.write(f"\nevaluation at {env_steps} env steps\n{table}")
     with open(os.path.join(run_dir, "eval_table.md"), "w") as f:
@@ -137,8 +153,7 @@ def train_on_device(cfg, env, sac, seeds, run_dir, resuming) -> dict:
         state = _restore(run_dir, state)
     env_steps = int(state.env_steps[0])
     logger = RunLogger(run_dir, cfg.total_steps, env_steps, cfg.progress)
-    eval_keys = lambda step: jnp.stack(  # noqa: E731
-        [jax.random.fold_in(jax.random.PRNGKey(s + 1_000_003), step) for s in seeds])
+    eval_keys = lambda step: jnp.stack([eval_key(s, step) for s in seeds])  # noqa: E731
     start, updates, success = time.perf_counter(), 0, None
     try:
         while env_steps < cfg.total_steps:
@@ -160,7 +175,7 @@ def train_on_device(cfg, env, sac, seeds, run_dir, resuming) -> dict:
         success = np.asarray(evaluate(state.sac, eval_keys(env_steps)))
         logger.log_eval(env_steps, env.task_names, success, seeds)
         checkpoint.save(run_dir, env_steps, state)
-        return _finish(logger, cfg, run_dir, env, seeds, success, env_steps,
+        return finish_run(logger, cfg, run_dir, env, seeds, success, env_steps,
                        time.perf_counter() - start)
     finally:
         logger.close()
@@ -221,7 +236,7 @@ def train_on_host(cfg, env, sac, seeds, run_dir, resuming) -> dict:
         logger.log_eval(env_steps, env.task_names, success[None], seeds)
         checkpoint.save(run_dir, env_steps, TrainState(
             sac_state, buffer, {}, jnp.asarray(obs), key, jnp.int32(env_steps), stats))
-        return _finish(logger, cfg, run_dir, env, seeds, success[None], env_steps,
+        return finish_run(logger, cfg, run_dir, env, seeds, success[None], env_steps,
                        time.perf_counter() - start)
     finally:
         logger.close()

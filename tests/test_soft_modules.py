@@ -149,10 +149,13 @@ def test_method_sizes_and_task_weighting():
                                               num_modules=2, module_width=256)
     deep = resolve(Config(algo="sm", env="mt10", sm_layers=4, sm_modules=4))
     assert soft_modules.sm_sizes(deep)["module_width"] == 128
-    small = resolve(Config(algo="sm", env="point-mt"))
-    assert soft_modules.sm_sizes(small) == dict(embed_dim=small.hidden[0],
-                                                gate_width=small.hidden[-1], num_layers=2,
-                                                num_modules=2, module_width=small.hidden[-1])
+    small = resolve(Config(algo="sm", env="point-mt", hidden=(128, 128)))
+    assert soft_modules.sm_sizes(small) == dict(embed_dim=50, gate_width=32, num_layers=2,
+                                                num_modules=2, module_width=32)
+    small_deep = small.replace(sm_layers=4, sm_modules=4)
+    assert soft_modules.sm_sizes(small_deep)["module_width"] == 16
+    paper_on_point = small.replace(sm_widths_from_hidden=False)
+    assert soft_modules.sm_sizes(paper_on_point)["embed_dim"] == 400
     method = soft_modules.make_method(cfg, 39, 4, 10)
     critic = jax.eval_shape(method.critic.init, jax.random.key(0))
     assert critic["f"][0]["w"].shape == (39 + 4, 400) and critic["head"]["w"].shape == (256, 1)

@@ -10,7 +10,8 @@ Everything is a pure function of an explicit :class:`SACState`. One update compu
 
 Truncation is not termination: only ``terminated`` cuts the bootstrap. The tasks are combined as
 ``mean_t m_t (w_t (critic_t + actor_t) + alpha_t loss)`` where w_t = T softmax(-log_alpha)_t when
-``task_weighting`` is on (SM, D2R) and m_t is the method's loss mask (PaCo), both stop-gradient.
+``task_weighting`` is on (SM, D2R) and m_t = mask(critic_t + actor_t) is the method's loss mask
+(PaCo), both stop-gradient.
 
 As in brax's SAC, actor, critic and temperature losses are evaluated on the parameters at the
 start of the step (the actor loss sees the pre-update critic) and differentiated in one pass; the
@@ -137,7 +138,9 @@ def make_sac(method: Method, cfg, num_tasks: int, act_dim: int) -> SAC:
         actor_task = jnp.mean(alpha * logp - q_pi, axis=1)
         alpha_task = jnp.mean(-log_alpha[:, None] * sg(logp + target_entropy), axis=1)
 
-        task_loss = sg(critic_task + actor_task + alpha_task)
+        # J_t = actor + critic loss: the quantity PaCo's mask-out compares with epsilon (PaCo
+        # paper, Algorithm 1; DESIGN.md section 5 also adds the temperature loss).
+        task_loss = sg(critic_task + actor_task)
         mask = (jnp.ones((T,)) if method.task_loss_mask is None
                 else sg(method.task_loss_mask(task_loss)))
         weights = (sg(T * jax.nn.softmax(-log_alpha)) if cfg.task_weighting

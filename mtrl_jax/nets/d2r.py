@@ -34,8 +34,12 @@ routes: they sample in their own loss and use top-k when called without a key (t
 Q(s, pi(s)), targets).
 
 A module that no later used node selects is skipped: :func:`modules_used` counts the modules on
-the output's routing path; ``aux["modules_used"]`` holds it per row (paper Fig. 8) and
-``aux["stats"]`` sums it per task for the training log.
+the output's routing path (paper Fig. 8). ``aux``: ``routes`` (G, N, n, n) bool, ``logits``
+(G, N, n, n); in 'act' and 'eval' mode also ``modules_used`` (G, N) and ``stats`` (per-task sums
+``d2r_modules_used_sum`` / ``d2r_route_rows`` (G,), summed over a chunk in the training log);
+the actor in 'act' mode ``store`` = {"routes": (G, N, n, k) int8 source indices, -1 unused}.
+Skipped modules are still computed (dense masked mixing keeps the batch one XLA program); they
+receive no gradient and do not change the output.
 
 Departures from the paper, and why:
 
@@ -98,11 +102,17 @@ def num_sources(n: int, k: int) -> np.ndarray:
 
 def select_sources(scores: jax.Array, k: int) -> jax.Array:
     """(..., n, n) scores -> (..., n, k) int32 indices of each row's min(k, r+1) best
-    candidates, best first; unused slots (rows with fewer candidates) are -1."""
+    candidates, best first; unused slots (rows with fewer candidates) are -1. (k argmaxes:
+    cheaper than a sort for the small k routing uses.)"""
     n = scores.shape[-1]
-    _, idx = jax.lax.top_k(jnp.where(candidate_mask(n), scores, -jnp.inf), k)
+    scores = jnp.where(candidate_mask(n), scores, -jnp.inf)
+    picks = []
+    for _ in range(k):
+        best = jnp.argmax(scores, axis=-1)
+        picks.append(best)
+        scores = jnp.where(jax.nn.one_hot(best, n, dtype=bool), -jnp.inf, scores)
     valid = np.arange(k)[None, :] < num_sources(n, k)[:, None]                  # (n, k)
-    return jnp.where(valid, idx, -1)
+    return jnp.where(valid, jnp.stack(picks, axis=-1), -1).astype(jnp.int32)
 
 
 def sample_routes(key: jax.Array, logits: jax.Array, tau: jax.Array | float, k: int) -> jax.Array:
@@ -114,7 +124,8 @@ def sample_routes(key: jax.Array, logits: jax.Array, tau: jax.Array | float, k: 
 
 
 def routes_mask(indices: jax.Array, n: int) -> jax.Array:
-    """(..., n, k) source indices (-1 = none) -> (..., n, n) float 0/1 route mask d."""
+    """(..., n, k) source indices (-1 = none) -> (..., n, n) float 0/1 route mask d
+    (row r = node r, column j = module j+1)."""
     return jax.nn.one_hot(indices.astype(jnp.int32), n).sum(axis=-2)
 
 
@@ -150,8 +161,6 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
     k_sel = n if routing == "soft" else 1 if routing == "hard" else min(k, n)
     rsg_on = resrouting == "on"
     reuse = stores_routes and resrouting in ("on", "off") and routing != "soft"
-    # sigma for node r = 1/i with i the paper's index of module r+2 (the output is node n+1)
-    threshold = 1.0 / np.arange(2, n + 2, dtype=np.float32)[:, None]           # (n, 1)
 
     def init(key):
         ks = jax.random.split(key, 6)
@@ -181,24 +190,32 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
     def apply(params, obs, task_onehot, rng, extra):
         f = mlp_apply(params["state"], obs)                                     # (G, N, D)
         h = dense(params["task"], task_onehot)                                  # (G, N, D)
-        logits = logits_to_rows(mlp_apply(params["gate"], f * h), n)            # (G, N, n, n)
-        probs = jax.nn.softmax(logits, axis=-1)                                 # full softmax
+        flat = mlp_apply(params["gate"], f * h)                                 # (G, N, L)
+        logits = logits_to_rows(flat, n)                                        # (G, N, n, n)
         indices = choose_routes(logits, task_onehot, rng, extra)
-        if indices is None:
-            mask = jnp.broadcast_to(jnp.asarray(candidate_mask(n), jnp.float32), logits.shape)
-            weights = probs
-        else:
-            mask = routes_mask(indices, n)
-            weights = (probs * mask if routing == "hard"
-                       else jax.nn.softmax(jnp.where(mask > 0, logits, NEG), axis=-1))
-        # rsg weight: the part of each edge whose module output is stop-gradient
-        blocked = weights * (jax.lax.stop_gradient(probs) < threshold) if rsg_on else None
+        mask = (jnp.broadcast_to(jnp.asarray(candidate_mask(n)), logits.shape)
+                if indices is None else routes_mask(indices, n) > 0)            # (G, N, n, n)
+
+        def node_weights(r):
+            """p^r (G, N, r+1) and its rsg-blocked part, from the contiguous logit group r
+            (row-wise, so that no gradient is scattered into an (n, n) array)."""
+            z = flat[..., r * (r + 1) // 2:(r + 1) * (r + 2) // 2]
+            d = mask[..., r, :r + 1]
+            probs = jax.nn.softmax(z, axis=-1)
+            w = (probs if routing == "soft" else probs * d if routing == "hard"
+                 else jax.nn.softmax(jnp.where(d, z, NEG), axis=-1))
+            if not rsg_on:
+                return w, None
+            sigma = 1.0 / (r + 2)   # 1/i for module i = r+2 (the output counts as i = n+1)
+            return w, w * (jax.lax.stop_gradient(probs) < sigma)
 
         def mix(r, outs, deltas):
-            """Input of node r: sum_j p_rj mhat_j over the sources 0..r, (G, N, W)."""
-            x = sum(weights[..., r, j, None] * outs[j] for j in range(r + 1))
-            if blocked is not None:   # subtract the module part's gradient (zero in value)
-                x = x - sum(blocked[..., r, j, None] * deltas[j] for j in range(r + 1))
+            """Input of node r: sum_j p_rj mhat_j over the sources 0..r, (G, N, W). mhat_j =
+            m_j, minus the module part's gradient (u_j - sg(u_j), zero in value) on rsg edges."""
+            w, blocked = node_weights(r)
+            x = jnp.einsum("gns,gnsw->gnw", w, jnp.stack(outs, -2))
+            if blocked is not None:
+                x = x - jnp.einsum("gns,gnsw->gnw", blocked, jnp.stack(deltas, -2))
             return x
 
         u = jax.nn.relu(dense(params["first"], jax.nn.relu(f)))
@@ -210,12 +227,13 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
             deltas.append(u - jax.lax.stop_gradient(u))
         out = dense(params["head"], mix(n - 1, outs, deltas))
 
-        bool_routes = mask > 0
-        used = modules_used(bool_routes)                                        # (G, N)
-        aux = {"routes": bool_routes, "modules_used": used, "logits": logits,
-               "stats": {"d2r_modules_used_sum": used.sum(-1).astype(jnp.float32),
-                         "d2r_route_rows": jnp.full(used.shape[:-1], used.shape[-1],
-                                                    jnp.float32)}}
+        aux = {"routes": mask, "logits": logits}
+        if extra["mode"] in ("act", "eval"):
+            used = modules_used(mask)                                           # (G, N)
+            aux["modules_used"] = used
+            aux["stats"] = {"d2r_modules_used_sum": used.sum(-1).astype(jnp.float32),
+                            "d2r_route_rows": jnp.full(used.shape[:-1], used.shape[-1],
+                                                       jnp.float32)}
         if reuse and extra["mode"] == "act":
             aux["store"] = {"routes": indices.astype(jnp.int8)}
         return out, aux

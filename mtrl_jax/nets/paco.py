@@ -25,9 +25,10 @@ Stabilisation (paper Sec. 4.2, Algorithm 1), each switchable for ablation:
   sum_{j in V} beta_j w_j over the healthy tasks V, beta uniform on the simplex (independently
   per exploded task); nothing else in the state changes (:meth:`Method.post_update`).
 
-Departures from the paper: the task loss compared with epsilon is the SAC core's per-task total,
-which adds the (small) temperature loss to the actor + critic loss of the paper's Algorithm 1;
-a non-finite loss counts as exploded; if every task exploded, w is left as it is (V is empty).
+The task loss compared with epsilon is the paper's J_t = actor + critic loss (Algorithm 1;
+DESIGN.md section 5 also adds the temperature loss: we follow the paper). A masked task's
+temperature loss is masked too. Departures from the paper: a non-finite loss counts as exploded;
+if every task exploded, w is left as it is (V is empty).
 """
 
 from __future__ import annotations

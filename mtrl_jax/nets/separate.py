@@ -47,6 +47,6 @@ def make_separate(in_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, 
 def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int):
     """Separate actor and twin critics per task (plain per-task SAC, no sharing)."""
     from mtrl_jax.nets.base import Method
-    activation = getattr(cfg, "qmp_activation", "relu")
+    activation = cfg.qmp_activation
     return Method(actor=make_separate(obs_dim, num_tasks, 2 * act_dim, cfg.hidden, activation),
                   critic=make_separate(obs_dim + act_dim, num_tasks, 1, cfg.hidden, activation))

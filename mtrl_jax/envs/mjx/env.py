@@ -6,6 +6,9 @@ is a ``vmap`` over the task's E envs of 5 ``mjx.step`` substeps (a ``lax.scan``)
 forward kinematics Meta-World recomputes before it observes (``mj_forward``). The task logic
 (observation, reward, success, reset constants) is ``mtrl_jax.envs.mw_tasks``.
 
+Fixtures (door, drawer, button box, peg box, window) are placed per env by batching the one
+``body_pos`` row of the fixture body in the model passed to ``mjx.step`` (``TaskState.fixture``).
+
 Reset: the arm's start (Meta-World's ``_reset_hand``: 50 env steps with the mocap held at the
 hand's start) does not depend on the goal, so it is simulated once per task at construction (CPU
 MuJoCo on the port scene) and every reset starts from it; the goal (one of the 50 pre-sampled
@@ -66,6 +69,7 @@ class TaskState(NamedTuple):
     prev: jax.Array  # (E, 18) frame the next observation stacks
     t: jax.Array  # (E,) int32 steps in the episode
     goal: jax.Array  # (E,) int32 index of the pre-sampled goal
+    fixture: Optional[jax.Array] = None  # (E, 3) where the reset put the task's fixture body (None: no fixture)
 
 
 class _Task:
@@ -83,28 +87,33 @@ class _Task:
         self.settled_probe = Probe(*[np.asarray(x, np.float32) for x in self.probe_fn(d)])
         self.settled = mjx.put_data(m, d)
         self.hand_mocap = int(m.body_mocapid[m.body("mocap").id])
-        self.fix_mocap = (int(m.body_mocapid[m.body(self.spec.fixture_body).id])
-                          if self.spec.fixture_body else -1)
+        self.fix_body = m.body(self.spec.fixture_body).id if self.spec.fixture_body else -1
         self.adr = cpu_ref.task_adr(self.spec, m)
         self.rand_vecs = jnp.asarray(rand_vecs, jnp.float32)  # (50, d)
 
     # ---- single env (vmapped by the caller)
+    def model_for(self, fixture):
+        """The task's model with this env's fixture placement (only body_pos of one body varies)."""
+        if fixture is None:
+            return self.model
+        return self.model.replace(body_pos=self.model.body_pos.at[self.fix_body].set(fixture))
+
     def reset_one(self, goal):
         spec = self.spec
         rv = self.rand_vecs[goal]
         d = self.settled
         qpos, qvel, fix = spec.place(rv, d.qpos, d.qvel, self.settled_probe, self.adr)
-        mocap_pos = d.mocap_pos
+        d = d.replace(qpos=qpos, qvel=qvel)
         if fix is not None:
-            mocap_pos = mocap_pos.at[self.fix_mocap].set(fix.astype(mocap_pos.dtype))
-        d = d.replace(qpos=qpos, qvel=qvel, mocap_pos=mocap_pos)
-        d = mjx.kinematics(self.model, d)
+            fix = fix.astype(self.model.body_pos.dtype)
+        d = mjx.kinematics(self.model_for(fix), d)
         placed = self.probe_fn(d)
         consts = spec.consts(rv, self.settled_probe, placed, jnp.zeros(3, rv.dtype), spec)
         obs, curr = reset_obs(spec, placed, consts)
-        return d, consts, curr, obs
+        return d, consts, curr, obs, fix
 
-    def physics_one(self, d, action):
+    def physics_one(self, d, action, fixture=None):
+        model = self.model_for(fixture)
         a = jnp.clip(action, -1.0, 1.0)
         pos = d.mocap_pos[self.hand_mocap] + a[:3] * 0.01
         pos = jnp.clip(pos, MOCAP_LOW.astype(pos.dtype), MOCAP_HIGH.astype(pos.dtype))
@@ -113,13 +122,13 @@ class _Task:
                       ctrl=jnp.stack([action[3], -action[3]]).astype(d.ctrl.dtype))
 
         def sub(d, _):
-            return mjx.step(self.model, d), None
+            return mjx.step(model, d), None
 
         d, _ = jax.lax.scan(sub, d, None, length=FRAME_SKIP)
-        return mjx.kinematics(self.model, d)
+        return mjx.kinematics(model, d)
 
-    def step_one(self, d, consts, prev, action):
-        d = self.physics_one(d, action)
+    def step_one(self, d, consts, prev, action, fixture=None):
+        d = self.physics_one(d, action, fixture)
         obs, curr, reward, success = evaluate(self.spec, self.probe_fn(d), prev, consts, action)
         return d, curr, obs, reward, success
 
@@ -156,8 +165,8 @@ class MJXMultiTaskEnv:
         goal_index = jnp.asarray(goal_index, jnp.int32)
         states, obs = [], []
         for i, task in enumerate(self._tasks):
-            d, c, curr, o = jax.vmap(task.reset_one)(goal_index[i])
-            states.append(TaskState(d, c, curr, jnp.zeros(self.envs_per_task, jnp.int32), goal_index[i]))
+            d, c, curr, o, fix = jax.vmap(task.reset_one)(goal_index[i])
+            states.append(TaskState(d, c, curr, jnp.zeros(self.envs_per_task, jnp.int32), goal_index[i], fix))
             obs.append(o)
         return tuple(states), jnp.stack(obs).astype(jnp.float32)
 
@@ -167,10 +176,10 @@ class MJXMultiTaskEnv:
         new_states = []
         for i, task in enumerate(self._tasks):
             s = state[i]
-            d, curr, obs, reward, success = jax.vmap(task.step_one)(s.data, s.consts, s.prev, action[i])
+            d, curr, obs, reward, success = jax.vmap(task.step_one)(s.data, s.consts, s.prev, action[i], s.fixture)
             t = s.t + 1
             trunc = t >= self.max_episode_steps
-            rd, rc, rcurr, robs = jax.vmap(task.reset_one)(goals[i])
+            rd, rc, rcurr, robs, rfix = jax.vmap(task.reset_one)(goals[i])
 
             def pick(new, old):
                 m = trunc.reshape(trunc.shape + (1,) * (new.ndim - 1))
@@ -180,7 +189,8 @@ class MJXMultiTaskEnv:
             consts = jax.tree_util.tree_map(pick, rc, s.consts)
             prev = pick(rcurr, curr)
             goal = jnp.where(trunc, goals[i], s.goal)
-            new_states.append(TaskState(d, consts, prev, jnp.where(trunc, 0, t), goal))
+            fix = None if s.fixture is None else pick(rfix, s.fixture)
+            new_states.append(TaskState(d, consts, prev, jnp.where(trunc, 0, t), goal, fix))
             outs.append((pick(robs, obs), obs, reward, trunc, success))
         obs_next, next_obs, reward, trunc, success = [jnp.stack(x) for x in zip(*outs)]
         out = StepOut(obs=obs_next.astype(jnp.float32), next_obs=next_obs.astype(jnp.float32),

@@ -11,8 +11,9 @@ What the transform does, per task (``PORT_PAIRS`` lists the contacts each task k
   bodies whose geoms change keep the original mass and inertia (explicit inertial);
 - pair parameters (condim, friction, solref, solimp) are MuJoCo's mix of the two geoms' own;
   margins are dropped (MJX does not take margins on every pair type);
-- the body a reset moves (door, drawer, button box, peg box, window) becomes a mocap body, so each
-  env of a batch can place it without batching the model;
+- the body a reset moves (door, drawer, button box, peg box, window) stays a plain body: the env
+  batches ``body_pos`` of that one body (mjx 3.3.0 places a mocap body but not its children, so
+  the mocap trick does not work there);
 - the solver budget shrinks (``iterations``/``ls_iterations``).
 """
 
@@ -191,12 +192,6 @@ def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
                 p.margin = 0.0
                 p.gap = 0.0
                 pair_list.append((a, b))
-    # fixtures the reset moves become mocap bodies (children of the world)
-    fixture = SPECS[task].fixture_body
-    if fixture is not None:
-        b = spec.body(fixture)
-        assert b.parent.name == spec.worldbody.name or b.parent == spec.worldbody, fixture
-        b.mocap = True
     spec.option.iterations = iterations
     spec.option.ls_iterations = ls_iterations
     return spec, dict(pairs=pair_list, table_top=float(top), retyped=sorted(changed_bodies))

@@ -1,0 +1,125 @@
+"""Env throughput: CPU Meta-World (gymnasium sync vector env) vs the MJX port, same run.
+
+    nice -n 10 python benchmarks/env_throughput.py                      # MT10, E = 1 16 128 (+1024 on GPU/TPU)
+    nice -n 10 python benchmarks/env_throughput.py --tasks reach-v3 --envs 1 16
+    nice -n 10 python benchmarks/env_throughput.py --per-task --envs 64  # per-task: loads, compile s, step ms
+
+Prints a table with the device name. Env-steps/s counts every env of every task (T * E per step).
+Compile time is the first call of the jitted step (trace + lower + compile, or a load from the
+persistent compilation cache at ~/.cache/mtrl_jax/xla when it is warm: the "cache" column says
+whether the cache directory held an entry for it before).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+CACHE = os.path.expanduser("~/.cache/mtrl_jax/xla")
+jax.config.update("jax_compilation_cache_dir", CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def device_name():
+    d = jax.devices()[0]
+    kind = getattr(d, "device_kind", "") or ""
+    return f"{d.platform}:{kind} x{jax.device_count()} (host cores {os.cpu_count()})"
+
+
+def cpu_metaworld(steps: int, tasks=None):
+    import gymnasium as gym
+    import metaworld  # noqa: F401
+
+    env = gym.make_vec("Meta-World/MT10", vector_strategy="sync", seed=0)
+    env.reset(seed=0)
+    n = env.num_envs
+    rng = np.random.default_rng(0)
+    acts = rng.uniform(-1, 1, (steps, n, 4)).astype(np.float32)
+    for i in range(5):
+        env.step(acts[i])
+    t0 = time.perf_counter()
+    for i in range(steps):
+        env.step(acts[i])
+    dt = time.perf_counter() - t0
+    env.close()
+    return n * steps / dt, 1e3 * dt / steps
+
+
+def _cache_entries():
+    return len(os.listdir(CACHE)) if os.path.isdir(CACHE) else 0
+
+
+def mjx_env(tasks, envs_per_task: int, steps: int):
+    from mtrl_jax.envs.mjx import MJXMultiTaskEnv
+
+    t0 = time.perf_counter()
+    env = MJXMultiTaskEnv(envs_per_task=envs_per_task, tasks=tuple(tasks))
+    build_s = time.perf_counter() - t0
+    key = jax.random.PRNGKey(0)
+    state, obs = jax.jit(env.reset)(key)
+    jax.block_until_ready(obs)
+    act = jax.random.uniform(key, (env.num_tasks, envs_per_task, 4), minval=-1, maxval=1)
+    step = jax.jit(env.step)
+    before = _cache_entries()
+    t0 = time.perf_counter()
+    state, out = step(state, act, key)
+    jax.block_until_ready(out)
+    compile_s = time.perf_counter() - t0
+    cached = _cache_entries() == before and before > 0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        state, out = step(state, act, key)
+    jax.block_until_ready(out)
+    dt = time.perf_counter() - t0
+    return dict(build_s=build_s, compile_s=compile_s, cached=cached, step_ms=1e3 * dt / steps,
+                env_steps_s=env.num_tasks * envs_per_task * steps / dt,
+                reward_ok=bool(np.isfinite(np.asarray(out.reward)).all()))
+
+
+def main(argv=None):
+    from mtrl_jax.envs.mw_tasks import MT10_TASKS
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", nargs="*", default=list(MT10_TASKS))
+    ap.add_argument("--envs", nargs="*", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=20, help="timed MJX steps per setting")
+    ap.add_argument("--cpu-steps", type=int, default=200)
+    ap.add_argument("--per-task", action="store_true", help="one row per task (a single-task env each)")
+    ap.add_argument("--no-cpu", action="store_true")
+    args = ap.parse_args(argv)
+    accel = jax.devices()[0].platform != "cpu"
+    envs = args.envs or ([1, 16, 128, 1024] if accel else [1, 16, 128])
+    print(f"device: {device_name()}   jax {jax.__version__}")
+    if not args.no_cpu and not args.per_task:
+        sps, ms = cpu_metaworld(args.cpu_steps)
+        print(f"CPU Meta-World MT10 sync vector env (10 envs): {sps:,.0f} env-steps/s ({ms:.1f} ms per vector step)")
+        base = sps
+    else:
+        base = None
+    header = "| tasks | E per task | build s | compile s (cache hit) | step ms | physics-step ms | env-steps/s | vs CPU Meta-World |"
+    print(header)
+    print("|---|---|---|---|---|---|---|---|")
+    groups = [[t] for t in args.tasks] if args.per_task else [args.tasks]
+    for tasks in groups:
+        for e in envs:
+            try:
+                r = mjx_env(tasks, e, args.steps)
+            except Exception as err:  # a task that does not load / compile is a row too
+                print(f"| {','.join(tasks)} | {e} | FAILED: {type(err).__name__}: {str(err)[:120]} |")
+                continue
+            name = tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks"
+            vs = f"{r['env_steps_s'] / base:.2f}x" if base else "-"
+            print(f"| {name} | {e} | {r['build_s']:.1f} | {r['compile_s']:.1f} ({'yes' if r['cached'] else 'no'}) | "
+                  f"{r['step_ms']:.1f} | {r['step_ms'] / 5:.1f} | {r['env_steps_s']:,.0f} | {vs} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
