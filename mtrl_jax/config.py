@@ -172,7 +172,7 @@ ALGO_DEFAULTS: dict[str, dict] = {
     "d2r": dict(lr=3e-4, alpha_lr=1e-4, task_weighting=True),
     "care": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
     "moore": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
-    "qmp": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
+    "qmp": dict(lr=3e-4, hidden=(256, 256), alpha_lr=3e-4, task_weighting=False),  # QMP Table 1
 }
 
 
@@ -189,7 +189,9 @@ def resolve(cfg: Config, num_tasks: int | None = None) -> Config:
     if cfg.qmp_with is not None and cfg.qmp_with not in ("mhsac", "sm", "paco", "d2r"):
         raise ConfigError(f"unknown --qmp-with {cfg.qmp_with!r}: choose mhsac, sm, paco or d2r")
     filled = {}
-    merged = {**ALGO_DEFAULTS[cfg.algo], **ENV_DEFAULTS[cfg.env]}
+    # QMP on a shared network takes that network's defaults (sizes, alpha lr, task weighting).
+    algo_defaults = ALGO_DEFAULTS[cfg.qmp_with if cfg.algo == "qmp" and cfg.qmp_with else cfg.algo]
+    merged = {**algo_defaults, **ENV_DEFAULTS[cfg.env]}
     for field in dataclasses.fields(cfg):
         if getattr(cfg, field.name) is None and field.name in merged:
             filled[field.name] = merged[field.name]

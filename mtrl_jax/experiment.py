@@ -120,6 +120,8 @@ def run(cfg: Config) -> dict:
         if hasattr(env, "close"):
             env.close()
     write_summary(run_dir, summary)
+    if method.on_run_end is not None:
+        method.on_run_end(run_dir)
     return summary
 
 
@@ -200,12 +202,13 @@ def train_on_host(cfg, env, sac, seeds, run_dir, resuming) -> dict:
     sac_state, buffer, key, stats = state.sac, state.buffer, state.key, state.stats
     env_steps = int(state.env_steps)
     logger = RunLogger(run_dir, cfg.total_steps, env_steps, cfg.progress)
-    start, updates, infos = time.perf_counter(), 0, []
+    start, updates, infos, collect_stats = time.perf_counter(), 0, [], []
     try:
         while env_steps < cfg.total_steps:
             before = env_steps
             key, k_act, k_learn = jax.random.split(key, 3)
             action, aux = select_action(sac_state, jnp.asarray(obs), k_act, env_steps)
+            collect_stats.append(aux.get("stats", {}))
             _, out = env.step(None, np.asarray(action))
             buffer = store(buffer, jnp.asarray(obs), action, out, aux)
             obs = out.obs
@@ -219,12 +222,13 @@ def train_on_host(cfg, env, sac, seeds, run_dir, resuming) -> dict:
                 metrics = (jax.tree.map(lambda *x: jnp.stack(x).mean(0), *infos) if infos else {})
                 if infos:
                     check_finite(metrics, env_steps)
+                metrics["collect"] = jax.tree.map(lambda *x: jnp.stack(x).sum(0), *collect_stats)
                 metrics.update(episodes=stats.done,
                                train_success=stats.done_success / jnp.maximum(stats.done, 1),
                                train_return=stats.done_return / jnp.maximum(stats.done, 1))
                 logger.log_train(env_steps, metrics, seeds[0], updates)
                 logger.progress(env_steps, updates, float(np.mean(metrics["train_success"])))
-                infos, stats = [], reset_counts(stats)
+                infos, collect_stats, stats = [], [], reset_counts(stats)
             if crossed(before, env_steps, cfg.eval_every) and env_steps < cfg.total_steps:
                 success = env.evaluate(lambda o: eval_action(sac_state, jnp.asarray(o)),
                                        cfg.eval_episodes)

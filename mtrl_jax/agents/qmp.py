@@ -176,4 +176,5 @@ def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int):
         if base.make_collect is not None:
             raise ConfigError(f"--qmp-with {cfg.qmp_with}: that method already has its own "
                               "collection strategy")
-    return base._replace(make_collect=lambda sac: make_mixture_collect(cfg, sac))
+    return base._replace(make_collect=lambda sac: make_mixture_collect(cfg, sac),
+                         on_run_end=save_selection)

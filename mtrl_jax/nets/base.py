@@ -55,6 +55,8 @@ class Method(NamedTuple):
     where info holds ``task_loss`` (T,) and ``task_mask`` (T,); or None.
     make_collect(sac) -> collect function replacing the own-policy exploration (QMP's mixture);
     see ``mtrl_jax.train`` for its signature; None = each task acts with its own policy.
+    on_run_end(run_dir) -> None is called when a run has written its folder (QMP saves its
+    selection matrix); or None.
     """
 
     actor: Network
@@ -64,6 +66,7 @@ class Method(NamedTuple):
     task_loss_mask: Callable[[Array], Array] | None = None
     post_update: Callable[..., Any] | None = None
     make_collect: Callable[..., Any] | None = None
+    on_run_end: Callable[[str], Any] | None = None
 
 
 def uniform_fan_in(key: Array, shape: tuple[int, ...], fan_in: int) -> Array:
