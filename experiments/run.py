@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"mean success {summary['mean_success']:.3f} -> {summary['run_dir']}")
+    if cfg.video:
+        # A fresh process: the GL backend must be chosen before mujoco is imported.
+        import subprocess
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "video.py")
+        return subprocess.call([sys.executable, script, summary["run_dir"]])
     return 0
 
 

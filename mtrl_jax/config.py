@@ -83,6 +83,9 @@ class Config:
     """Run folder to continue from its latest checkpoint."""
     progress: bool = True
     """Show a progress bar."""
+    video: bool = False
+    """After training, render one evaluation clip per task to RUN_DIR/videos (Meta-World envs;
+    needs an offscreen GL backend, see README)."""
     compile_cache: str | None = "~/.cache/mtrl_jax/xla"
     """XLA compilation cache folder (None = off)."""
 

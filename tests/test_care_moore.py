@@ -135,6 +135,7 @@ def test_moore_rejects_more_experts_than_dimensions():
 
 
 @pytest.mark.learning
+@pytest.mark.slow   # CARE about 4-8 min, MOORE over 15 min on the 2-core CPU: outside CI's budget
 @pytest.mark.parametrize("algo", ["care", "moore"])
 def test_learns_point_mt(algo):
     from learning_utils import train_point_mt

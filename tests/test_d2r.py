@@ -315,6 +315,7 @@ def test_one_sac_update_is_finite():
 
 
 @pytest.mark.learning
+@pytest.mark.slow   # about 6-7 min on the 2-core CPU (30 ms per update): outside CI's budget
 def test_d2r_learns_point_mt():
     from learning_utils import train_point_mt
     # point-mt's defaults (alpha_lr 3e-4, not D2R's 1e-4: too slow for this budget)

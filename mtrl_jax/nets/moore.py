@@ -21,22 +21,30 @@ import jax.numpy as jnp
 from mtrl_jax.nets.base import Method, Network, mlp_apply, mlp_init, task_index, uniform_fan_in
 
 
-def gram_schmidt(u: jax.Array, eps: float = 1e-8) -> jax.Array:
-    """(..., k, d) vectors -> (..., k, d) orthonormal rows spanning the same nested subspaces:
-    v_j = normalise(u_j - sum_{l<j} <u_j, v_l> v_l). Needs k <= d."""
+def gram_schmidt_leading(u: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """(k, ..., d) vectors -> (k, ..., d) orthonormal along d, spanning the same nested subspaces:
+    v_j = normalise(u_j - sum_{l<j} <u_j, v_l> v_l). Needs k <= d. The vector index leads so that
+    each step is one contiguous slice and one einsum (several times faster on CPU than slicing a
+    (..., k, d) array)."""
     basis = []
-    for j in range(u.shape[-2]):
-        w = u[..., j, :]
-        for v in basis:
-            w = w - jnp.sum(w * v, axis=-1, keepdims=True) * v
+    for j in range(u.shape[0]):
+        w = u[j]
+        if basis:
+            b = jnp.stack(basis)
+            w = w - jnp.einsum("k...,k...d->...d", jnp.einsum("...d,k...d->k...", w, b), b)
         basis.append(w / (jnp.linalg.norm(w, axis=-1, keepdims=True) + eps))
-    return jnp.stack(basis, axis=-2)
+    return jnp.stack(basis)
+
+
+def gram_schmidt(u: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """(..., k, d) vectors -> (..., k, d) orthonormal rows (see :func:`gram_schmidt_leading`)."""
+    return jnp.moveaxis(gram_schmidt_leading(jnp.moveaxis(u, -2, 0), eps), 0, -2)
 
 
 def expert_basis(params: dict, x: jax.Array) -> jax.Array:
     """A MOORE network's orthonormalised expert outputs: x (..., in_dim) -> (..., k, width)."""
-    u = jax.vmap(lambda layers: mlp_apply(layers, x), out_axes=-2)(params["experts"])
-    return gram_schmidt(u)
+    u = jax.vmap(lambda layers: mlp_apply(layers, x))(params["experts"])     # (k, ..., width)
+    return jnp.moveaxis(gram_schmidt_leading(u), 0, -2)
 
 
 def make_moore(in_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...],

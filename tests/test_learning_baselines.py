@@ -8,3 +8,9 @@ def test_mtsac_learns_the_point_mt_suite():
     summary = train_point_mt("mtsac")   # point-mt defaults: 60k transitions, 12k updates
     assert summary["mean_success"] >= 0.9, summary["eval_success"]
     assert min(summary["eval_success"][0]) >= 0.5, summary["eval_success"]
+
+
+@pytest.mark.learning
+def test_mhsac_learns_the_point_mt_suite():
+    summary = train_point_mt("mhsac")
+    assert summary["mean_success"] >= 0.8, summary["eval_success"]
