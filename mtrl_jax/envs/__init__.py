@@ -19,5 +19,5 @@ def make_env(cfg: Config, seed: int | None = None):
             from mtrl_jax.envs.mjx import MJXMultiTaskEnv
         except ImportError as err:
             raise ConfigError(f"--env mt10-mjx is not available: {err}") from err
-        return MJXMultiTaskEnv(envs_per_task=cfg.envs_per_task)
+        return MJXMultiTaskEnv(envs_per_task=cfg.envs_per_task, seed=seed)
     raise ConfigError(f"unknown --env {cfg.env!r}: choose point-mt, mt10, mt50, mt1 or mt10-mjx")

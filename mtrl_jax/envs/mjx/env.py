@@ -151,6 +151,12 @@ class MJXMultiTaskEnv:
             sample_rand_vecs(self.task_names, seed)
         self._tasks = [_Task(n, goals[n], iterations, ls_iterations) for n in self.task_names]
 
+    def with_envs(self, envs_per_task: int) -> "MJXMultiTaskEnv":
+        """The same tasks, goals and scenes with another number of envs per task (evaluation)."""
+        other = copy.copy(self)
+        other.envs_per_task = int(envs_per_task)
+        return other
+
     @property
     def goals(self):
         """(T, 50, d) the pre-sampled reset vectors (d = 3 or 6 per task: a list)."""
