@@ -204,3 +204,13 @@ def write_report(text: str, args: argparse.Namespace, name: str) -> str:
     print(f"\n(table saved to {path})")
     return path
 
+
+
+def run_ablation(doc: str, default_seeds: int, cells: list[Cell], tables: Callable[[dict], str],
+                 name: str, title: str, argv=None) -> str:
+    """Parse the command line, run (or reuse) the grid, print and save the tables."""
+    args = parse_args(doc.splitlines()[0], default_seeds, argv)
+    results = run_grid(cells, args, name)
+    text = f"{title} ({describe_budget(args, results)})\n\n" + tables(by_name(results))
+    write_report(text, args, name)
+    return text

@@ -18,8 +18,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (Cell, by_name, cell_text, describe_budget, markdown_table,  # noqa: E402
-                    parse_args, run_grid, write_report)
+from common import (Cell, cell_text, markdown_table, run_ablation)  # noqa: E402
 
 NAME = "d2r"
 SEEDS = 5
@@ -72,12 +71,8 @@ def tables(results: dict) -> str:
 
 
 def main(argv=None) -> str:
-    """Run the grid and print the table; returns the printed text."""
-    args = parse_args(__doc__.splitlines()[0], SEEDS, argv)
-    results = run_grid(grid(), args, NAME)
-    text = f"D2R ablations ({describe_budget(args, results)})\n\n" + tables(by_name(results))
-    write_report(text, args, NAME)
-    return text
+    """Run the grid and print the tables; returns the printed text."""
+    return run_ablation(__doc__, SEEDS, grid(), tables, NAME, "D2R ablations", argv)
 
 
 if __name__ == "__main__":
