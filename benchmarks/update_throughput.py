@@ -5,6 +5,10 @@ analysis) and the machine's measured matmul throughput, all measured in one run:
     python benchmarks/update_throughput.py                 # every implemented --algo
     python benchmarks/update_throughput.py --algos mtsac paco --iters 20 --scan 20
 
+Every method is compiled first, then timed in ``--rounds`` interleaved rounds; each method's best
+round is reported, so that load from other processes on a shared machine distorts the ratios as
+little as possible.
+
 Columns: ms per update, updates/s (per call | scanned), cost relative to MT-SAC (scanned),
 parameter count (actor + twin critics + shared), GFLOP per update, and efficiency = achieved
 FLOP/s over the measured matmul FLOP/s.
@@ -42,8 +46,8 @@ def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
 
 
-def timed(fn, *args, reps: int) -> float:
-    """Seconds per call after one warm-up call."""
+def best_time(fn, *args, reps: int) -> float:
+    """Seconds per call of ``reps`` back-to-back calls (after one warm-up call)."""
     jax.block_until_ready(fn(*args))
     t = time.perf_counter()
     for _ in range(reps):
@@ -52,7 +56,9 @@ def timed(fn, *args, reps: int) -> float:
     return (time.perf_counter() - t) / reps
 
 
-def bench(algo: str, num_tasks: int, batch: int, iters: int, scan: int) -> dict:
+def prepare(algo: str, num_tasks: int, batch: int, scan: int) -> dict:
+    """Compiled one-update and ``scan``-updates functions of ``algo``, their inputs, FLOPs and
+    parameter count."""
     cfg = resolve(Config(algo=algo, env="mt10", batch_size=batch, compile_cache=None))
     sac = make_sac(make_method(cfg, OBS, ACT, num_tasks), cfg, num_tasks, ACT)
     state = sac.init(jax.random.PRNGKey(0))
@@ -75,11 +81,32 @@ def bench(algo: str, num_tasks: int, batch: int, iters: int, scan: int) -> dict:
             return update(s, data, kk)[0], None
         return jax.lax.scan(body, state, jax.random.split(key, scan))[0]
 
-    per_call = timed(update, state, data, k[3], reps=iters)
-    scanned = timed(jax.jit(many), state, k[3], reps=max(1, iters // scan)) / scan
     params = sum(x.size for x in jax.tree.leaves((state.actor, state.critic, state.shared)))
-    return {"algo": algo, "per_call": per_call, "scanned": scanned, "flops": flops,
-            "params": params}
+    return {"algo": algo, "call": (update, (state, data, k[3])),
+            "scan": (jax.jit(many), (state, k[3])), "flops": flops, "params": params}
+
+
+def bench(algos, num_tasks: int, batch: int, iters: int, scan: int, rounds: int) -> list[dict]:
+    """Times every algo in ``rounds`` interleaved rounds and keeps each one's best round: load
+    from other processes only ever slows a round down, so the best rounds, taken close together
+    in time, are what the ratios compare."""
+    prepared = []
+    for algo in algos:
+        try:
+            prepared.append(prepare(algo, num_tasks, batch, scan))
+        except ConfigError as err:
+            print(f"{algo}: skipped ({err})")
+    for p in prepared:
+        p["per_call"] = p["scanned"] = float("inf")
+    for _ in range(rounds):
+        for p in prepared:
+            fn, args = p["call"]
+            p["per_call"] = min(p["per_call"], best_time(fn, *args, reps=iters))
+            fn, args = p["scan"]
+            p["scanned"] = min(p["scanned"], best_time(fn, *args, reps=max(1, iters // scan))
+                               / scan)
+    return [{k: p[k] for k in ("algo", "per_call", "scanned", "flops", "params")}
+            for p in prepared]
 
 
 def main(argv=None):
@@ -90,16 +117,13 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=1280)
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--scan", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved timing rounds; each algo's best round is reported")
     args = parser.parse_args(argv)
     peak = matmul_gflops()
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
           f"matmul {peak:.1f} GFLOP/s, MT10: {args.tasks} tasks, batch {args.batch}\n")
-    rows = []
-    for algo in args.algos:
-        try:
-            rows.append(bench(algo, args.tasks, args.batch, args.iters, args.scan))
-        except ConfigError as err:
-            print(f"{algo}: skipped ({err})")
+    rows = bench(args.algos, args.tasks, args.batch, args.iters, args.scan, args.rounds)
     base = next((r for r in rows if r["algo"] == "mtsac"), None)
     print("| algo | ms/update (call) | updates/s (call) | updates/s (scan) | x MT-SAC | params "
           "| GFLOP/update | efficiency |")

@@ -122,6 +122,13 @@ class Config:
     d2r_routing: Literal["topk", "samplek", "hard", "soft"] = "samplek"
     d2r_resrouting: Literal["on", "off", "target"] = "on"
     d2r_balance: Literal["on", "off"] = "on"
+    d2r_level: Literal["module", "layer", "model"] = "module"
+    """Routing type (D2R paper, Fig. 2 and 7(d)): module = D2R's DAG over all earlier modules;
+    layer = modules 2..n in layers of --d2r-level-width, each choosing among the previous layer;
+    model = --d2r-level-width separate chains, the output routing among their ends (MoE)."""
+    d2r_level_width: int = 4
+    """Modules per layer (layer level) or number of chains (model level); must divide
+    --d2r-modules minus 1 (module 1 is the stem reading F(s))."""
 
     # --- CARE / MOORE --------------------------------------------------------------------------
     care_encoders: int = 6

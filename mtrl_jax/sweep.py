@@ -383,6 +383,10 @@ class PointWriter:
                              env_steps, time.perf_counter() - self.start)
         write_summary(self.run_dir, summary)
         self.logger.close()
+        from mtrl_jax.nets import make_method   # the method's end-of-run files, as run() writes
+        method = make_method(self.cfg, self.env.obs_dim, self.env.act_dim, self.env.num_tasks)
+        if method.on_run_end is not None:
+            method.on_run_end(self.run_dir)
         return summary
 
     def fail(self, error: str, env_steps: int | None = None) -> None:

@@ -179,7 +179,7 @@ def mjx_episode_frames(policy, env, steps: int = 500, seed: int = 0, width: int 
     first env of every task from its MJX state; returns (task names, frames, success)."""
     import jax
     import jax.numpy as jnp
-    models = [task.mj_model for task in env._tasks]        # the port scenes' MjModels
+    models = list(env.mj_models)                          # the port scenes' MjModels
     renderers = [ClipRenderer(m, width, height, camera) for m in models]
     step = jax.jit(env.step)
     key = jax.random.PRNGKey(seed)

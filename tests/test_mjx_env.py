@@ -93,3 +93,24 @@ def test_expert_succeeds_and_autoreset(env):
     np.testing.assert_allclose(o[:, :18], o[:, 18:36], atol=1e-6)
     assert np.linalg.norm(o[:, :3] - n[:, :3], axis=-1).min() > 0.02
     assert np.asarray(state[0].t).tolist() == [0] * E
+
+
+def test_mj_models_property(env):
+    """The port scenes' CPU models, public (video rendering from MJX states reads them)."""
+    models = env.mj_models
+    assert isinstance(models, tuple) and len(models) == env.num_tasks
+    assert models[0].nq == port_model(TASK).nq and models[0].npair == port_model(TASK).npair
+
+
+@pytest.mark.parametrize("name", ["window-open-v3", "window-close-v3"])
+def test_window_port_scene_pushes_handle_cpu(name):
+    """The window scenes keep the contact that opens/closes the window in the stock scene (the
+    gripper base, as its bounding box, against the handle): the expert succeeds on the port scene
+    stepped by CPU MuJoCo (no MJX compile)."""
+    from mtrl_jax.envs.mjx import cpu_port
+
+    spec, info = build_port_spec(name)
+    assert "__hand_box" in info["added"] and any(a == "__hand_box" for a, _ in info["pairs"])
+    rv = sample_rand_vecs(MT10_TASKS, 0)[name][1]
+    r = cpu_port.run_episode(name, port_model(name), rv, n_steps=150)
+    assert r["success"].any()

@@ -248,3 +248,22 @@ def test_point_config_carries_seeds_and_values():
     cfg = point_config(p, "point-mt", "/tmp/sweep")
     assert cfg.seeds == (4, 5) and cfg.seed == 4 and cfg.lr == 1e-3
     assert cfg.run_name == "mtsac-lr0.001" and cfg.out_dir == "/tmp/sweep"
+
+
+def test_a_qmp_sweep_point_writes_the_selection_matrix_as_run_py_does(tmp_path):
+    """A sweep point's folder gets the method's end-of-run files: PointWriter.finish calls the
+    QMP hook, which writes qmp_selection.npy from the counts the point logged (no training
+    needed: the writer is fed one chunk's metrics)."""
+    from mtrl_jax.agents import qmp
+    from mtrl_jax.config import resolve
+    from mtrl_jax.envs import make_env
+    from mtrl_jax.sweep import PointWriter
+    cfg = resolve(Config(**{**TINY, "algo": "qmp"}))
+    env = make_env(cfg)
+    counts = np.arange(25, dtype=np.float64).reshape(5, 5) + 1.0
+    writer = PointWriter(cfg, str(tmp_path), env, write=True)
+    writer.train(100, {"total_loss": np.zeros(1), "updates": np.array([3]),
+                       "collect": {"qmp_selection": counts[None]}})
+    writer.finish(200, np.full((1, 5), 0.5), {"x": np.zeros(1)})
+    matrix = np.load(tmp_path / qmp.SELECTION_FILE)
+    np.testing.assert_allclose(matrix, counts / counts.sum(axis=1, keepdims=True), rtol=1e-12)

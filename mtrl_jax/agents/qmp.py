@@ -162,6 +162,16 @@ def save_selection(run_dir: str, **kwargs) -> np.ndarray:
     return matrix
 
 
+def save_selection_at_run_end(run_dir: str) -> None:
+    """The run's end hook: :func:`save_selection`, or a printed note (not an error: the run's
+    own files are written) when the run logged no mixture selections, e.g. it ended in its
+    warm-up."""
+    try:
+        save_selection(run_dir)
+    except ValueError as err:
+        print(f"qmp: no {SELECTION_FILE} written: {err}")
+
+
 def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int):
     """Separate per-task networks (default) or ``cfg.qmp_with``'s network, with the mixture as
     the collect function."""
@@ -177,4 +187,4 @@ def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int):
             raise ConfigError(f"--qmp-with {cfg.qmp_with}: that method already has its own "
                               "collection strategy")
     return base._replace(make_collect=lambda sac: make_mixture_collect(cfg, sac),
-                         on_run_end=save_selection)
+                         on_run_end=save_selection_at_run_end)

@@ -9,7 +9,9 @@
 - Attention alpha = softmax(MLP(z)) over the k encoders (MLP: C -> C -> k), once per group.
 - Encoding = sum_j alpha_j h_j; the trunk (``hidden``, ReLU) maps concat(encoding, z[, action])
   to the output. The critic encodes the observation only and appends the action after the
-  mixture, as CARE's critic does.
+  mixture, as CARE's critic does. The encoders' parameters are stacked (leading axis k); the
+  mixture is computed inside the encoders' last matmul (:func:`mix_encoders`), the same sum
+  arranged for XLA on the CPU.
 
 Departures from the paper, and why:
 - The paper's context encoder embeds hand-written task descriptions with a pretrained RoBERTa;
@@ -100,6 +102,31 @@ def text_embeddings(descriptions: list[str]) -> np.ndarray:
     return emb
 
 
+def mix_encoders(encoders: list[dict], state: jax.Array, alpha: jax.Array) -> jax.Array:
+    """sum_j alpha_j encoder_j(state) for stacked encoder MLPs (each leaf with a leading axis k;
+    ReLU between layers, linear last layer): state (G, n, s), alpha (G, k) -> (G, n, e).
+
+    Arranged for XLA on the CPU: the first layer is one matmul with the k weight matrices side by
+    side (s, k * e1); middle layers, if any, a loop of k plain matmuls; the linear last layer
+    takes the mixture inside one matmul, sum_j alpha_j (h_j W_j + b_j)
+    = [alpha_1 h_1, ..., alpha_k h_k] @ [W_1; ...; W_k] + alpha^T b."""
+    k, s, e1 = encoders[0]["w"].shape
+    h = state @ jnp.moveaxis(encoders[0]["w"], 0, 1).reshape(s, k * e1) \
+        + encoders[0]["b"].reshape(k * e1)                                        # (G, n, k*e1)
+    if len(encoders) == 1:
+        return jnp.einsum("gnke,gk->gne", h.reshape(*h.shape[:-1], k, e1), alpha)
+    h = jax.nn.relu(h)
+    if len(encoders) > 2:
+        hs = [h[..., j * e1:(j + 1) * e1] for j in range(k)]
+        for layer in encoders[1:-1]:
+            hs = [jax.nn.relu(x @ layer["w"][j] + layer["b"][j]) for j, x in enumerate(hs)]
+        h = jnp.concatenate(hs, axis=-1)
+    last = encoders[-1]
+    _, e_in, e_out = last["w"].shape
+    scaled = (h.reshape(*h.shape[:-1], k, e_in) * alpha[:, None, :, None]).reshape(h.shape)
+    return scaled @ last["w"].reshape(k * e_in, e_out) + (alpha @ last["b"])[:, None, :]
+
+
 def make_care(state_dim: int, action_dim: int, num_tasks: int, out_dim: int,
               hidden: tuple[int, ...], num_encoders: int, encoder_hidden: tuple[int, ...],
               context_dim: int, metadata: np.ndarray | None = None) -> Network:
@@ -131,9 +158,7 @@ def make_care(state_dim: int, action_dim: int, num_tasks: int, out_dim: int,
             z = mlp_apply(params["context"]["project"], meta[task])
         alpha = jax.nn.softmax(mlp_apply(params["attention"], z), axis=-1)        # (G, k)
         state, action = obs[..., :state_dim], obs[..., state_dim:]
-        h = jax.vmap(lambda layers: mlp_apply(layers, state), out_axes=-2)(
-            params["encoders"])                                                   # (G, n, k, e)
-        encoding = jnp.einsum("gnke,gk->gne", h, alpha)
+        encoding = mix_encoders(params["encoders"], state, alpha)                # (G, n, e)
         z_rows = jnp.broadcast_to(z[:, None, :], (*obs.shape[:2], context_dim))
         x = jnp.concatenate([encoding, z_rows, action], axis=-1)
         return mlp_apply(params["trunk"], x), {"attention": alpha}

@@ -7,10 +7,24 @@ map from the one-hot without bias, mix them: v = ReLU(w_t^T V_s) (d,); a per-tas
 ``in -> hidden...`` (ReLU between layers, linear last layer), so d = hidden[-1]. The critic's
 experts take concat(obs, action), the interface's critic input.
 
-The task weights are computed once per group (task-grouped layout), the k experts run as one
-``vmap`` over their stacked parameters, the heads as one batched matmul over groups.
-Departures: the activation after the mixture is ReLU (the hidden activation of every other torso
-here); the width of every expert is the run's ``hidden``.
+How it is computed (the same function, arranged for XLA on the CPU, where a batched matmul over
+the stacked experts, vmapped again over the twin critics, and a Gram-Schmidt of k sequential
+passes over the samples cost several times MT-SAC's update):
+
+- The expert parameters stay stacked (leading axis k), but the experts run as a Python loop of k
+  plain matmuls per layer.
+- Gram-Schmidt is done through its triangular factor: with the Gram matrix G = U U^T (k x k per
+  sample) and its Cholesky factor L (lower, positive diagonal), U = L V, so V = L^{-1} U is the
+  Gram-Schmidt basis (v_j spans the same nested subspaces, <u_j, v_j> = L_jj > 0). L and L^{-1}
+  are unrolled scalar formulas over the samples (k is small), and the mixture is folded into the
+  coefficients: w^T V = (w^T L^{-1}) U, one pass over U instead of materialising V.
+  Numerically this is classical Gram-Schmidt's behaviour (orthogonality lost as eps * cond(U)^2
+  for nearly dependent experts, about 1.5x classical GS's error). :func:`gram_schmidt` is the
+  explicit recursion, kept as the reference.
+
+The task weights are computed once per group (task-grouped layout), the heads as one batched
+matmul over groups. Departures: the activation after the mixture is ReLU (the hidden activation
+of every other torso here); the width of every expert is the run's ``hidden``.
 """
 
 from __future__ import annotations
@@ -18,33 +32,70 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Method, Network, mlp_apply, mlp_init, task_index, uniform_fan_in
+from mtrl_jax.nets.base import Method, Network, mlp_init, task_index, uniform_fan_in
+
+EPS = 1e-8
 
 
-def gram_schmidt_leading(u: jax.Array, eps: float = 1e-8) -> jax.Array:
+def gram_schmidt_leading(u: jax.Array, eps: float = EPS) -> jax.Array:
     """(k, ..., d) vectors -> (k, ..., d) orthonormal along d, spanning the same nested subspaces:
-    v_j = normalise(u_j - sum_{l<j} <u_j, v_l> v_l). Needs k <= d. The vector index leads so that
-    each step is one contiguous slice and one einsum (several times faster on CPU than slicing a
-    (..., k, d) array)."""
+    v_j = normalise(u_j - sum_{l<j} <u_j, v_l> v_l). Needs k <= d. The explicit recursion (the
+    reference for :func:`gram_factor`)."""
     basis = []
     for j in range(u.shape[0]):
         w = u[j]
-        if basis:
-            b = jnp.stack(basis)
-            w = w - jnp.einsum("k...,k...d->...d", jnp.einsum("...d,k...d->k...", w, b), b)
+        for v in basis:
+            w = w - jnp.sum(u[j] * v, axis=-1, keepdims=True) * v
         basis.append(w / (jnp.linalg.norm(w, axis=-1, keepdims=True) + eps))
     return jnp.stack(basis)
 
 
-def gram_schmidt(u: jax.Array, eps: float = 1e-8) -> jax.Array:
+def gram_schmidt(u: jax.Array, eps: float = EPS) -> jax.Array:
     """(..., k, d) vectors -> (..., k, d) orthonormal rows (see :func:`gram_schmidt_leading`)."""
     return jnp.moveaxis(gram_schmidt_leading(jnp.moveaxis(u, -2, 0), eps), 0, -2)
 
 
+def gram_factor(us: list[jax.Array], eps: float = EPS) -> dict:
+    """k arrays (..., d) -> {(j, l): (..., 1)} for l <= j: the lower-triangular M = L^{-1} with
+    Gram-Schmidt's basis v_j = sum_{l<=j} M_jl u_l.
+
+    L is the Cholesky factor of the Gram matrix, L_jl = <u_j, v_l> (Gram-Schmidt's projection
+    coefficients) and L_jj = |u_j - sum_{l<j} L_jl v_l|; ``eps`` enters as in the recursion,
+    v_j = (...) / (L_jj + eps)."""
+    k = len(us)
+    gram = {(i, j): jnp.sum(us[i] * us[j], axis=-1, keepdims=True)
+            for i in range(k) for j in range(i + 1)}
+    fac = {}
+    for j in range(k):
+        for l in range(j):
+            fac[j, l] = (gram[j, l] - sum((fac[j, m] * fac[l, m] for m in range(l)), 0.0)) / (
+                fac[l, l] + eps)
+        sq = gram[j, j] - sum((fac[j, m] ** 2 for m in range(j)), 0.0)
+        fac[j, j] = jnp.sqrt(jnp.maximum(sq, 0.0))
+    inv = {}
+    for j in range(k):
+        inv[j, j] = 1.0 / (fac[j, j] + eps)
+        for l in range(j):
+            inv[j, l] = -inv[j, j] * sum(fac[j, m] * inv[m, l] for m in range(l, j))
+    return inv
+
+
+def run_experts(experts: list[dict], x: jax.Array) -> list[jax.Array]:
+    """Stacked expert MLPs (each leaf with a leading axis k) on x (..., in) -> k arrays
+    (..., width): a Python loop of plain matmuls (ReLU between layers, linear last layer)."""
+    k = experts[0]["w"].shape[0]
+    hs = [x @ experts[0]["w"][j] + experts[0]["b"][j] for j in range(k)]
+    for layer in experts[1:]:
+        hs = [jax.nn.relu(h) @ layer["w"][j] + layer["b"][j] for j, h in enumerate(hs)]
+    return hs
+
+
 def expert_basis(params: dict, x: jax.Array) -> jax.Array:
     """A MOORE network's orthonormalised expert outputs: x (..., in_dim) -> (..., k, width)."""
-    u = jax.vmap(lambda layers: mlp_apply(layers, x))(params["experts"])     # (k, ..., width)
-    return jnp.moveaxis(gram_schmidt_leading(u), 0, -2)
+    us = run_experts(params["experts"], x)
+    inv = gram_factor(us)
+    return jnp.stack([sum(inv[j, l] * us[l] for l in range(j + 1)) for j in range(len(us))],
+                     axis=-2)
 
 
 def make_moore(in_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...],
@@ -67,7 +118,12 @@ def make_moore(in_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...
         """obs (G, n, in_dim) -> (G, n, out_dim); aux["task_weights"] (G, k)."""
         task = task_index(task_onehot[:, 0])                                  # (G,)
         w = params["task_weights"][task]                                      # (G, k)
-        v = jax.nn.relu(jnp.einsum("gnkd,gk->gnd", expert_basis(params, obs), w))    # (G, n, width)
+        us = run_experts(params["experts"], obs)                              # k x (G, n, width)
+        inv = gram_factor(us)                                                 # (G, n, 1) each
+        # sum_j w_j v_j = sum_l (sum_{j>=l} w_j M_jl) u_l
+        coef = [sum(w[:, j, None, None] * inv[j, l] for j in range(l, num_experts))
+                for l in range(num_experts)]
+        v = jax.nn.relu(sum(c * u for c, u in zip(coef, us)))                 # (G, n, width)
         out = jnp.einsum("gnd,gdo->gno", v, params["heads_w"][task])
         return out + params["heads_b"][task][:, None, :], {"task_weights": w}
 

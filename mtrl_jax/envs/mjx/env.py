@@ -158,6 +158,13 @@ class MJXMultiTaskEnv:
         return other
 
     @property
+    def mj_models(self) -> tuple:
+        """The port scenes as CPU ``mujoco.MjModel``s, one per task in ``task_names`` order (what
+        ``TaskState.data`` of that task indexes; e.g. to render evaluation frames from MJX states
+        with ``mjx.get_data``). Treat as read-only: the env's MJX models were made from them."""
+        return tuple(t.mj_model for t in self._tasks)
+
+    @property
     def goals(self):
         """(T, 50, d) the pre-sampled reset vectors (d = 3 or 6 per task: a list)."""
         return [t.rand_vecs for t in self._tasks]

@@ -2,7 +2,10 @@
 and on the MJX port (same goals), success rates and hand/object position error along the
 trajectories. Writes the table into docs/mjx_port.md (between the parity markers).
 
-    nice -n 10 python -m mtrl_jax.envs.mjx.parity --episodes 5 --envs 64 [--tasks reach-v3 push-v3] [--cpu-port]
+    nice -n 10 python -m mtrl_jax.envs.mjx.parity --episodes 5 --envs 64 --steps 300 [--tasks reach-v3 push-v3] [--cpu-port]
+
+The table in the doc was made with ``--steps 300``. A cold compile without touching the shared
+cache: ``--cache-dir /tmp/empty_xla --no-write``.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ import numpy as np
 BEGIN, END = "<!-- parity:begin -->", "<!-- parity:end -->"
 
 
-def _enable_cache():
+CACHE_DIR = "~/.cache/mtrl_jax/xla"
+
+
+def _enable_cache(path=CACHE_DIR):
     import jax
 
-    jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/mtrl_jax/xla"))
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
@@ -38,7 +44,8 @@ def cpu_expert(task, rand_vecs, n_steps=500):  # noqa: D103
 
 def mjx_expert(task, envs, seed=0, n_steps=500, iterations=4, ls_iterations=8, timed_steps=3):
     """The expert on ``envs`` MJX envs (goal k % 50 in env k). Also measures the compile time of
-    the jitted step and its time per call (fixed random actions, before the expert run)."""
+    the jitted step and its time per call (fixed random actions, before the expert run), and the
+    time of the first (compiling) call of the jitted reset."""
     import jax
     import jax.numpy as jnp
 
@@ -51,7 +58,10 @@ def mjx_expert(task, envs, seed=0, n_steps=500, iterations=4, ls_iterations=8, t
     reset = jax.jit(env.reset)
     key = jax.random.PRNGKey(0)
     goal_index = (jnp.arange(envs, dtype=jnp.int32) % NUM_GOALS)[None]
+    t0 = time.perf_counter()
     state, obs = reset(key, goal_index)
+    jax.block_until_ready(obs)
+    reset_compile_s = time.perf_counter() - t0
     act = jax.random.uniform(key, (1, envs, 4), minval=-1, maxval=1)
     t0 = time.perf_counter()
     s2, out = step(state, act, key)
@@ -74,7 +84,7 @@ def mjx_expert(task, envs, seed=0, n_steps=500, iterations=4, ls_iterations=8, t
         obj.append(nxt[:, 4:7])
         obs = nxt
     succ = np.stack(succ, 1)
-    return succ.any(1), np.stack(hand, 1), np.stack(obj, 1), compile_s, step_ms
+    return succ.any(1), np.stack(hand, 1), np.stack(obj, 1), compile_s, step_ms, reset_compile_s
 
 
 def cpu_port_expert(task, rand_vecs, n_steps=500):
@@ -107,8 +117,10 @@ def main(argv=None):
     ap.add_argument("--cpu-port", action="store_true", help="also run the port's scenes on CPU MuJoCo")
     ap.add_argument("--doc", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "mjx_port.md"))
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--cache-dir", default=CACHE_DIR,
+                    help="persistent XLA compilation cache (an empty folder measures a cold compile)")
     args = ap.parse_args(argv)
-    _enable_cache()
+    _enable_cache(args.cache_dir)
     goals = sample_rand_vecs(MT10_TASKS, args.seed)
     rows = []
     for task in args.tasks:
@@ -116,11 +128,11 @@ def main(argv=None):
         t0 = time.perf_counter()
         cs, ch, co = cpu_expert(task, rvs, args.steps)
         cpu_s = time.perf_counter() - t0
-        ms, mh, mo, comp, step_ms = mjx_expert(task, args.envs, args.seed, args.steps)
+        ms, mh, mo, comp, step_ms, reset_comp = mjx_expert(task, args.envs, args.seed, args.steps)
         n = args.episodes
         row = dict(task=task, cpu=cs.mean(), mjx=ms[:n].mean(), mjx_all=ms.mean(), hand100=_err(ch, mh[:n], 100),
                    hand=_err(ch, mh[:n]), obj100=_err(co, mo[:n], 100), obj=_err(co, mo[:n]), compile=comp,
-                   step_ms=step_ms, cpu_s=cpu_s)
+                   step_ms=step_ms, reset_compile=reset_comp, cpu_s=cpu_s)
         if args.cpu_port:
             ps, ph, po = cpu_port_expert(task, rvs, args.steps)
             row.update(port=ps.mean(), port_hand=_err(ch, ph))

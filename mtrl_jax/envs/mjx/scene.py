@@ -4,11 +4,14 @@ with ``mujoco.MjSpec`` (nothing of theirs is copied or edited on disk).
 What the transform does, per task (``PORT_PAIRS`` lists the contacts each task keeps):
 - every geom stops colliding by default (contype = conaffinity = 0): the arm, the hand mesh,
   the table box, the fixtures' cases. Contacts come only from explicit ``<pair>``s:
-  finger pads with the task's object/handle, the object with the table top (a plane at the
-  table's top face) and, for peg-insert-side, the peg with the hole's walls;
+  finger pads with the task's object/handle (the window tasks: the gripper base, see ``_WINDOW``),
+  the object with the table top (a plane at the table's top face) and, for peg-insert-side, the
+  peg with the hole's walls;
 - a cylinder that is in a pair becomes a box of the same extents when it stands on a surface or
   is pressed from above (puck, button: flat faces kept) or a capsule when it is a bar (handles);
   bodies whose geoms change keep the original mass and inertia (explicit inertial);
+- a mesh that pushes in the stock scene (the window tasks' gripper base) enters as its bounding
+  box: a massless, undrawn box geom added in the mesh's body and frame (``PortSpec.boxes``);
 - pair parameters (condim, friction, solref, solimp) are MuJoCo's mix of the two geoms' own;
   margins are dropped (MJX does not take margins on every pair type);
 - the body a reset moves (door, drawer, button box, peg box, window) stays a plain body: the env
@@ -57,9 +60,20 @@ class PortSpec:
     retype: tuple = ()
     # pairs of selectors; every geom matched by the first collides with every one of the second
     pairs: tuple = ()
+    # (new geom name, selector of one mesh geom): a box collision geom added to the mesh's body,
+    # the mesh's bounding box in its own frame; no mass, not drawn (group 3). Pairs name it.
+    boxes: tuple = ()
 
 
 _OBJ = PortSpec(retype=(("objGeom", "box"),), pairs=((("objGeom",), (TABLE,)), (PADS, ("objGeom",))))
+
+# Window: in the stock scene the pads never touch the handle (the experts push with the pads under
+# the handle's lowest part); the gripper base (the hand mesh, reaching 1-12 cm above the pads) and
+# a claw do. The hand mesh (6,693 vertices) enters as its bounding box, the one geom in the pairs
+# (pads or claws in the pairs as well change nothing in the experts' episodes on CPU MuJoCo).
+HAND_BOX = "__hand_box"
+_WINDOW = PortSpec(boxes=((HAND_BOX, "body:right_hand:mesh"),),
+                   pairs=(((HAND_BOX,), ("body:windowb_a:capsule",)),))
 
 PORT_PAIRS: dict[str, PortSpec] = {
     "reach-v3": PortSpec(retype=(("objGeom", "box"),), pairs=((("objGeom",), (TABLE,)),)),
@@ -73,12 +87,13 @@ PORT_PAIRS: dict[str, PortSpec] = {
                                         pairs=((PADS, ("body:button:box",)),)),
     "peg-insert-side-v3": PortSpec(pairs=((PADS, ("peg",)), (("peg",), (TABLE,)),
                                           (("peg",), ("body:box:box",)))),
-    "window-open-v3": PortSpec(pairs=((PADS, ("body:windowb_a:capsule",)),)),
-    "window-close-v3": PortSpec(pairs=((PADS, ("body:windowb_a:capsule",)),)),
+    "window-open-v3": _WINDOW,
+    "window-close-v3": _WINDOW,
 }
 
 _TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
-          "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER, "plane": mujoco.mjtGeom.mjGEOM_PLANE}
+          "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER, "plane": mujoco.mjtGeom.mjGEOM_PLANE,
+          "mesh": mujoco.mjtGeom.mjGEOM_MESH}
 
 
 def _mix_pair(m: mujoco.MjModel, g1: int, g2: int) -> dict:
@@ -121,9 +136,13 @@ def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
     collides = [(m0.geom_contype[i] | m0.geom_conaffinity[i]) != 0 for i in range(m0.ngeom)]
     new_type = [int(m0.geom_type[i]) for i in range(m0.ngeom)]
 
+    added = {}  # name of a geom the port adds -> the stock geom whose contact parameters it takes
+
     def select(sel):
         if sel == TABLE:
             return [TABLE]
+        if sel in added:
+            return [sel]
         if sel.startswith("body:"):
             _, body, typ = sel.split(":")
             out = [names[i] for i in range(m0.ngeom)
@@ -156,8 +175,25 @@ def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
         b.ipos = list(m0.body_ipos[bid])
         b.iquat = list(m0.body_iquat[bid])
         b.inertia = list(m0.body_inertia[bid])
+    # bounding boxes of meshes as extra collision geoms
+    for new_name, sel in port.boxes:
+        (src,) = select(sel)
+        i = names.index(src)
+        center, half = m0.geom_aabb[i][:3], m0.geom_aabb[i][3:]
+        rot = np.zeros(9)
+        mujoco.mju_quat2Mat(rot, m0.geom_quat[i])
+        box = spec.body(body_of[i]).add_geom()
+        box.name = new_name
+        box.type = _TYPES["box"]
+        box.size = list(half)
+        box.pos = list(m0.geom_pos[i] + rot.reshape(3, 3) @ center)
+        box.quat = list(m0.geom_quat[i])
+        box.density = 0.0
+        box.group = 3
+        box.rgba = [0, 0, 0, 0]
+        added[new_name] = i
     # no default collisions
-    for g in geoms:
+    for g in spec.geoms:
         g.contype = 0
         g.conaffinity = 0
     # table top as a plane
@@ -180,8 +216,8 @@ def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
     for s1, s2 in port.pairs:
         for a in [x for s in s1 for x in select(s)]:
             for b in [x for s in s2 for x in select(s)]:
-                ia = table_geom if a == TABLE else names.index(a)
-                ib = table_geom if b == TABLE else names.index(b)
+                ia = table_geom if a == TABLE else added[a] if a in added else names.index(a)
+                ib = table_geom if b == TABLE else added[b] if b in added else names.index(b)
                 p = spec.add_pair()
                 p.geomname1, p.geomname2 = a, b
                 mix = _mix_pair(m0, ia, ib)
@@ -194,7 +230,7 @@ def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
                 pair_list.append((a, b))
     spec.option.iterations = iterations
     spec.option.ls_iterations = ls_iterations
-    return spec, dict(pairs=pair_list, table_top=float(top), retyped=sorted(changed_bodies))
+    return spec, dict(pairs=pair_list, table_top=float(top), retyped=sorted(changed_bodies), added=sorted(added))
 
 
 def port_model(task: str, iterations: int = 4, ls_iterations: int = 8) -> mujoco.MjModel:
