@@ -21,6 +21,17 @@ def inputs(dim, seed=0):
     return jax.random.normal(jax.random.PRNGKey(seed), (T, N, dim))
 
 
+def assert_same_function_and_gradients(fast, reference, params):
+    """fast(params) == reference(params) to 1e-5, and so are their gradients (of sum sin(out),
+    so that every output element weighs differently); both jitted to keep the test quick."""
+    np.testing.assert_allclose(jax.jit(fast)(params), jax.jit(reference)(params),
+                               rtol=1e-5, atol=1e-5)
+    g_fast = jax.jit(jax.grad(lambda p: jnp.sum(jnp.sin(fast(p)))))(params)
+    g_ref = jax.jit(jax.grad(lambda p: jnp.sum(jnp.sin(reference(p)))))(params)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 def care_cfg(**kw):
     return resolve(Config(algo="care", env="point-mt", hidden=(16,), care_encoders=4, **kw))
 
@@ -66,12 +77,8 @@ def test_care_folded_mixture_matches_a_per_encoder_loop_in_value_and_gradient():
         z = jnp.broadcast_to(params["context"]["embedding"][:, None], (T, N, 8))
         return mlp_apply(params["trunk"], jnp.concatenate([enc, z, x[..., OBS:]], -1))
 
-    fast = lambda p: net.apply(p, x, task_onehots(T, N), None, {})[0]  # noqa: E731
-    np.testing.assert_allclose(fast(params), reference(params), rtol=1e-5, atol=1e-5)
-    g_fast = jax.grad(lambda p: jnp.sum(jnp.sin(fast(p))))(params)
-    g_ref = jax.grad(lambda p: jnp.sum(jnp.sin(reference(p))))(params)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_same_function_and_gradients(
+        lambda p: net.apply(p, x, task_onehots(T, N), None, {})[0], reference, params)
 
 
 def test_care_critic_encoders_see_the_state_and_the_trunk_the_action():
@@ -175,12 +182,8 @@ def test_moore_matches_a_per_expert_reference_in_value_and_gradient(hidden):
         v = jax.nn.relu(jnp.einsum("gnkd,gk->gnd", gram_schmidt(u), params["task_weights"]))
         return jnp.einsum("gnd,gdo->gno", v, params["heads_w"]) + params["heads_b"][:, None]
 
-    fast = lambda p: net.apply(p, x, task_onehots(T, N), None, {})[0]  # noqa: E731
-    np.testing.assert_allclose(fast(params), reference(params), rtol=1e-5, atol=1e-5)
-    g_fast = jax.grad(lambda p: jnp.sum(jnp.sin(fast(p))))(params)
-    g_ref = jax.grad(lambda p: jnp.sum(jnp.sin(reference(p))))(params)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_same_function_and_gradients(
+        lambda p: net.apply(p, x, task_onehots(T, N), None, {})[0], reference, params)
 
 
 def test_moore_rejects_more_experts_than_dimensions():
