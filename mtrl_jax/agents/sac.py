@@ -95,12 +95,12 @@ def make_sac(method: Method, cfg, num_tasks: int, act_dim: int) -> SAC:
     def twin_q(critic_params, obs, action, onehot, rng, extra):
         """(2, G, n) Q values of both critics."""
         x = jnp.concatenate([obs, action], axis=-1)
-        if rng is None:
-            out, _ = jax.vmap(lambda p: critic.apply(p, x, onehot, None, extra))(critic_params)
-        else:
-            out, _ = jax.vmap(lambda p, k: critic.apply(p, x, onehot, k, extra))(
-                critic_params, jax.random.split(rng, 2))
-        return out[..., 0]
+        keys = [None, None] if rng is None else list(jax.random.split(rng, 2))
+        # A Python loop, not vmap over the stacked critics: vmap makes XLA fold the critic axis
+        # into the weights' non-contracted dimension, which costs transposed copies of every
+        # weight (and, for PaCo, of the composed weights) on the CPU.
+        return jnp.stack([critic.apply(jax.tree.map(lambda a: a[i], critic_params), x, onehot,
+                                       keys[i], extra)[0][..., 0] for i in range(2)])
 
     def sample_action(actor_params, shared, log_alpha, obs, onehot, key, mode, stored=None):
         """Sampled action (G, n, A), its log-prob (G, n) and the network's aux."""
