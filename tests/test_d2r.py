@@ -316,8 +316,9 @@ def test_one_sac_update_is_finite():
 
 @pytest.mark.learning
 def test_d2r_learns_point_mt():
-    """About 4 min on the shared 2-core CPU (0.96 mean success at 60k steps, 0.82 already at
-    30k), with point-mt's D2R sizes (POINT_MT_SIZES: 6 modules of width 64)."""
+    """About 2.5 min on a quiet 2-core CPU (CI: 0.94 mean success at 60k steps; 0.82 already
+    at 30k in an earlier run), with point-mt's D2R sizes (POINT_MT_SIZES: 6 modules of width
+    64)."""
     from learning_utils import train_point_mt
     # point-mt's defaults (alpha_lr 3e-4, not D2R's 1e-4: too slow for this budget)
     summary = train_point_mt("d2r")
