@@ -47,14 +47,16 @@ the output's routing path (paper Fig. 8). ``aux``: ``routes`` (G, N, n, n) bool,
 (G, N, n, n); in 'act' and 'eval' mode also ``modules_used`` (G, N) and ``stats`` (per-task sums
 ``d2r_modules_used_sum`` / ``d2r_route_rows`` (G,), summed over a chunk in the training log);
 the actor in 'act' mode ``store`` = {"routes": (G, N, n, k) int8 source indices, -1 unused}.
-Skipped modules are still computed (dense masked mixing keeps the batch one XLA program); they
+Skipped modules are still computed (the batch stays one XLA program, no per-row branching); they
 receive no gradient and do not change the output.
 
-Speed (the math is unchanged): each node's input is one :func:`routed_mix` with a hand-written
-VJP: the forward sums the k selected sources, the backward forms only the k selected weights'
-gradients (as matrix-vector products: XLA:CPU lowers minor-axis sums to a slow reduce-window)
-and applies the rsg rule directly, instead of mixing a stack of all earlier outputs and a second
-stack of zero-valued (u - sg(u)) terms. Gumbel noise is drawn for candidate edges only.
+Speed (the math is unchanged): the module chain is one :func:`module_chain` with a hand-written
+VJP. Module outputs are stacked in one (n, rows, W) buffer; each node gathers its k selected
+sources from it, and the backward scatter-adds each node's gradient into its k sources' slots of
+one accumulator (applying the rsg rule there), so every node touches k sources instead of all
+earlier modules (autodiff of a dense masked mix reads and writes all of them: n^2 passes over
+(rows, W) arrays). The slot weights of all nodes come from one softmax over the (n, n) logit
+rows. Gumbel noise is drawn for candidate edges only.
 
 Departures from the paper, and why:
 
@@ -145,13 +147,6 @@ def candidate_mask(n: int, level: str = "module", width: int = 4) -> np.ndarray:
     return cand
 
 
-def _groups(cand: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """Per node r: (offset of its logit group in the gate output, its candidate sources)."""
-    counts = cand.sum(1)
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return [(int(o), np.flatnonzero(row)) for o, row in zip(offsets, cand)]
-
-
 def logits_to_rows(flat: jax.Array, n: int, cand: np.ndarray | None = None) -> jax.Array:
     """(..., #candidates) gate output, one group per node (for module level: sizes 1..n) ->
     (..., n, n) rows, NEG off-candidate."""
@@ -227,61 +222,107 @@ def modules_used(routes: jax.Array) -> jax.Array:
     return jnp.stack(used, axis=-1).sum(axis=-1).astype(jnp.int32)
 
 
-def _slot_sum(values, slots, idx):
-    """sum_s [idx_s == j] values_s, per source j: (..., S) -> list of (..., 1)."""
-    return [jnp.sum(jnp.where(idx == j, values, 0.0), -1, keepdims=True) for j in slots]
+def _flat_slots(idx: jax.Array) -> jax.Array:
+    """(R, S) source numbers -> (R, S) positions in the (n * R) rows of a source-major stack."""
+    rows = idx.shape[0]
+    return idx * rows + np.arange(rows)[:, None]
+
+
+def _gather_slots(mods: jax.Array, idx: jax.Array) -> jax.Array:
+    """mods (n, R, ...), idx (R, S) in [0, n) -> (R, S, ...): row r's sources idx[r, s]."""
+    return mods.reshape((-1,) + mods.shape[2:])[_flat_slots(idx)]
+
+
+def _add_at_slots(acc: jax.Array, idx: jax.Array, values: jax.Array) -> jax.Array:
+    """acc (n, R, ...) with values (R, S, ...) added at row r's sources idx[r, s]."""
+    flat = acc.reshape((-1,) + acc.shape[2:])
+    return flat.at[_flat_slots(idx)].add(values).reshape(acc.shape)
+
+
+def _slot_mix(w: jax.Array, sel: jax.Array) -> jax.Array:
+    """sum_s w[:, s] sel[:, s]: (R, S), (R, S, W) -> (R, W)."""
+    return sum(w[:, s:s + 1] * sel[:, s] for s in range(w.shape[1]))
 
 
 @jax.custom_vjp
-def routed_mix(w, blocked, idx, mods, parts):
-    """Input of one node: x = sum_s w_s m_{idx_s}, (..., W).
+def module_chain(layers, m1, w, blocked, idx):
+    """The routed residual chain: the output node's input x_out (R, W).
 
-    w (..., S) slot weights; idx (..., S) int source numbers (-1: empty slot, w = 0), or None
-    for dense mixing (slot s = source s); mods: the S' candidate source outputs m_j as a dict
-    {j: (..., W)}; blocked (..., S) bool or None: rsg slots; parts {j: u_j}: the module parts of
-    the sources (only with blocked). The gradient is that of sum_s w_s mhat_{idx_s} with
-    mhat_j = m_j - [blocked] (u_j - sg(u_j)): the forward value is the plain mix, a blocked slot
-    passes no gradient to u_j (only to the shortcut x_j of m_j = x_j + u_j). Written as one
-    custom VJP so that the backward needs neither the zero-valued (u - sg(u)) terms nor a
-    reduction per (node, source) pair: only the S selected slots' weight gradients are formed,
-    as matrix-vector products (XLA:CPU lowers a minor-axis sum to a slow reduce-window).
+    layers: n-1 dense layers {"w": (W, W), "b": (W,)} (modules 2..n); m1 (R, W): module 1's
+    output; w (R, n, S) slot weights of every node (node r < n-1 feeds module r+2, node n-1 the
+    output; 0 for an empty slot); idx (R, n, S) int source numbers (module j+1 = source j, -1 for
+    an empty slot); blocked (R, n, S) float 0/1 rsg slots, or None (no rsg).
+
+    Forward per node: x_r = sum_s w_s m_{idx_s}, u = ReLU(W x_r + b), m = x_r + u. The gradient
+    is that of mixing mhat_j = m_j - blocked (u_j - sg(u_j)) instead of m_j: a blocked slot
+    trains only the shortcut x_j of m_j = x_j + u_j (module 1, which has no shortcut: nothing).
+    Written as one custom VJP so that every node reads only its S selected sources (a gather from
+    the stacked module outputs) and the backward adds each node's gradient to its S sources only
+    (a scatter-add), where autodiff of a dense mix reads or writes every earlier module at every
+    node (n^2 passes over (R, W) arrays: most of D2R's cost beyond its FLOPs on a CPU).
     """
-    return _mix_fwd(w, blocked, idx, mods, parts)[0]
+    return _chain_fwd(layers, m1, w, blocked, idx)[0]
 
 
-def _selected(idx, mods):
-    """Per slot s, the source output m_{idx_s} (zeros for an empty slot)."""
-    if idx is None:
-        return list(mods.values())
-    sources = list(mods)
-    return [sum(jnp.where(idx[..., s:s + 1] == j, mods[j], 0.0) for j in sources)
-            for s in range(idx.shape[-1])]
+def _chain_fwd(layers, m1, w, blocked, idx):
+    rows, width = m1.shape
+    n = len(layers) + 1
+    src = jnp.maximum(idx, 0)
+    # module outputs stacked source-major, (n, R, W): each module's rows are one contiguous block
+    mods = jnp.zeros((n, rows, width), m1.dtype).at[0].set(m1)
+    parts, inputs = [m1], []               # u_j (m_1 = u_1) and x_j of modules 2..n
+    for r, layer in enumerate(layers):
+        x = _slot_mix(w[:, r], _gather_slots(mods, src[:, r]))
+        u = jax.nn.relu(dense(layer, x))
+        mods = mods.at[r + 1].set(x + u)
+        parts.append(u)
+        inputs.append(x)
+    out = _slot_mix(w[:, n - 1], _gather_slots(mods, src[:, n - 1]))
+    return out, (layers, mods, parts, inputs, w, blocked, src, idx >= 0)
 
 
-def _mix_fwd(w, blocked, idx, mods, parts):
-    sel = _selected(idx, mods)
-    x = sum(w[..., s:s + 1] * v for s, v in enumerate(sel))
-    return x, (w, blocked, idx, mods, sel)
+def _chain_bwd(res, g):
+    layers, mods, parts, inputs, w, blocked, src, valid = res
+    n, rows, width = mods.shape
+    ones = jnp.ones((width,), g.dtype)
+    # acc[j, :, 0]: sum over m_j's consumer slots of w g, rsg-blocked slots left out (reaches m_j
+    # whole); acc[j, :, 1]: the blocked slots' w g (reaches only the shortcut x_j). One buffer,
+    # so that each node does one scatter-add.
+    dw = [None] * n
+
+    def coefficients(r, g):
+        """Node r's weight gradient and its slots' (R, S, C) coefficients of g into acc."""
+        sel = _gather_slots(mods, src[:, r])                                   # (R, S, W)
+        dw[r] = jnp.where(valid[:, r], (sel * g[:, None, :]) @ ones, 0.0)     # matvec, not a
+        # minor-axis sum. The scatter-add is made to depend on dw (+ 0 * dw): XLA recomputes g
+        # from acc inside each consumer, and a consumer left to run after the in-place add
+        # would need a copy of the whole accumulator first.
+        wr = w[:, r] + 0.0 * jax.lax.stop_gradient(dw[r])
+        return (wr[..., None] if blocked is None
+                else jnp.stack([wr * (1 - blocked[:, r]), wr * blocked[:, r]], axis=-1))
+
+    def node(r, g, acc):
+        coef = coefficients(r, g)
+        return _add_at_slots(acc, src[:, r], coef[..., None] * g[:, None, None, :])
+
+    # the output node writes acc whole (a dense start instead of zeros and a scatter-add)
+    coef = coefficients(n - 1, g)                                              # (R, S, C)
+    hit = src[:, n - 1] == jnp.arange(n)[:, None, None]                        # (n, R, S)
+    start = sum(jnp.where(hit[:, :, s, None], coef[:, s], 0.0) for s in range(coef.shape[1]))
+    acc = start[..., None] * g[:, None, :]                                     # (n, R, C, W)
+    dlayers = [None] * (n - 1)
+    for r in range(n - 2, -1, -1):                   # module r+2 = source r+1, fed by node r
+        gm = acc[r + 1, :, 0]
+        gpre = gm * (parts[r + 1] > 0)
+        dlayers[r] = {"w": inputs[r].T @ gpre, "b": jnp.sum(gpre, 0)}
+        gx = gm + gpre @ layers[r]["w"].T
+        if blocked is not None:
+            gx = gx + acc[r + 1, :, 1]
+        acc = node(r, gx, acc)
+    return dlayers, acc[0, :, 0], jnp.stack(dw, axis=1), None, None
 
 
-def _mix_bwd(res, g):
-    w, blocked, idx, mods, sel = res
-    ones = jnp.ones((g.shape[-1],), g.dtype)
-    dw = jnp.stack([(v * g) @ ones for v in sel], axis=-1)
-    sources = list(mods)
-    coef = ([w[..., s:s + 1] for s in range(len(sources))] if idx is None
-            else _slot_sum(w, sources, idx))
-    dmods = {j: c * g for j, c in zip(sources, coef)}
-    dparts = None
-    if blocked is not None:
-        wb = jnp.where(blocked, w, 0.0)
-        cb = ([wb[..., s:s + 1] for s in range(len(sources))] if idx is None
-              else _slot_sum(wb, sources, idx))
-        dparts = {j: -c * g for j, c in zip(sources, cb)}
-    return dw, None, None, dmods, dparts
-
-
-routed_mix.defvjp(_mix_fwd, _mix_bwd)
+module_chain.defvjp(_chain_fwd, _chain_bwd)
 
 
 def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: int, gate: int,
@@ -293,7 +334,6 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
     n = modules
     check_level(n, level, level_width)
     cand = candidate_mask(n, level, level_width)
-    groups = _groups(cand)
     num_logits = int(cand.sum())
     k_sel = n if routing == "soft" else 1 if routing == "hard" else min(k, n)
     rsg_on = resrouting == "on"
@@ -324,31 +364,28 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
             return sample_routes(rng, jax.lax.stop_gradient(logits), tau, k_sel, cand)
         return select_sources(logits, k_sel, cand)
 
-    def node_weights(flat, indices, r):
-        """Slot weights (..., S), rsg-blocked slots (..., S) or None, slot sources (..., S) or
-        None (dense: every candidate), from node r's contiguous logit group."""
-        offset, sources = groups[r]
-        z = flat[..., offset:offset + len(sources)]                             # (..., c_r)
-        probs = jax.nn.softmax(z, axis=-1)
-        if indices is None:                                                     # soft
-            w, idx, p_sel = probs, None, probs
-        else:
-            idx = indices[..., r, :]                                            # (..., k)
-            onehot = [idx == j for j in sources]
-            pick = lambda v: sum(jnp.where(o, v[..., c:c + 1], 0.0)  # noqa: E731
-                                 for c, o in enumerate(onehot))
-            p_sel = pick(probs)
-            if routing == "hard":
-                w = p_sel
-            else:   # MaskSoftmax: softmax over the selected logits only
-                w = jax.nn.softmax(jnp.where(idx >= 0, pick(z), NEG), axis=-1)
+    # soft routing: one slot per candidate (node r's candidates, then -1 = empty)
+    soft_sources = np.full((n, int(cand.sum(1).max())), -1, np.int32)
+    for r, row in enumerate(cand):
+        soft_sources[r, :row.sum()] = np.flatnonzero(row)
+    sigma = 1.0 / (cand.sum(1) + 1.0)     # rsg threshold; module level: 1/i for module i = r+2
+
+    def slot_table(logits, indices):
+        """Every node's slot weights (..., n, S), rsg-blocked slots (..., n, S) bool or None
+        and slot sources (..., n, S) (-1: empty) from the (..., n, n) logits."""
+        idx = jnp.broadcast_to(soft_sources, logits.shape[:-2] + soft_sources.shape) \
+            if indices is None else indices
+        take = lambda v: jnp.take_along_axis(v, jnp.maximum(idx, 0), axis=-1)  # noqa: E731
+        p_sel = take(jax.nn.softmax(logits, axis=-1))       # full softmax over the candidates
+        if routing == "soft":
+            w = jnp.where(idx >= 0, p_sel, 0.0)
+        elif routing == "hard":
+            w = p_sel
+        else:       # MaskSoftmax: softmax over the selected logits only
+            w = jax.nn.softmax(jnp.where(idx >= 0, take(logits), NEG), axis=-1)
         if not rsg_on:
             return w, None, idx
-        sigma = 1.0 / (len(sources) + 1)   # module level: 1/i for module i = r+2 (output: n+1)
-        blocked = jax.lax.stop_gradient(p_sel) < sigma
-        if idx is not None:
-            blocked = blocked & (idx >= 0)
-        return w, blocked, idx
+        return w, (jax.lax.stop_gradient(p_sel) < sigma[:, None]) & (idx >= 0), idx
 
     def apply(params, obs, task_onehot, rng, extra):
         f = mlp_apply(params["state"], obs)                                     # (G, N, D)
@@ -359,20 +396,15 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
         mask = (jnp.broadcast_to(jnp.asarray(cand), logits.shape)
                 if indices is None else routes_mask(indices, n) > 0)            # (G, N, n, n)
 
-        def mix(r, mods, parts):
-            w, blocked, idx = node_weights(flat, indices, r)
-            sources = groups[r][1]
-            return routed_mix(w, blocked, idx, {int(j): mods[j] for j in sources},
-                              None if blocked is None else {int(j): parts[j] for j in sources})
-
-        u = jax.nn.relu(dense(params["first"], jax.nn.relu(f)))
-        mods, parts = [u], [u]            # m_j and its module part u_j (module 1: m_1 = u_1)
-        for r, layer in enumerate(params["modules"]):                          # modules 2..n
-            x = mix(r, mods, parts)
-            u = jax.nn.relu(dense(layer, x))
-            mods.append(x + u)
-            parts.append(u)
-        out = dense(params["head"], mix(n - 1, mods, parts))
+        w, blocked, idx = slot_table(logits, indices)                           # (G, N, n, S)
+        lead = f.shape[:-1]
+        rows = lambda v, dtype: v.reshape((-1,) + v.shape[-2:]).astype(dtype)  # noqa: E731
+        m1 = jax.nn.relu(dense(params["first"], jax.nn.relu(f)))               # module 1
+        x_out = module_chain(params["modules"], m1.reshape((-1, m1.shape[-1])),
+                             rows(w, m1.dtype),
+                             None if blocked is None else rows(blocked, m1.dtype),
+                             rows(idx, jnp.int32))
+        out = dense(params["head"], x_out.reshape(lead + (-1,)))
 
         aux = {"routes": mask, "logits": logits}
         if extra["mode"] in ("act", "eval"):
