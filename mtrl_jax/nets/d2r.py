@@ -233,10 +233,13 @@ def _gather_slots(mods: jax.Array, idx: jax.Array) -> jax.Array:
     return mods.reshape((-1,) + mods.shape[2:])[_flat_slots(idx)]
 
 
-def _add_at_slots(acc: jax.Array, idx: jax.Array, values: jax.Array) -> jax.Array:
-    """acc (n, R, ...) with values (R, S, ...) added at row r's sources idx[r, s]."""
-    flat = acc.reshape((-1,) + acc.shape[2:])
-    return flat.at[_flat_slots(idx)].add(values).reshape(acc.shape)
+def _add_at_slots(acc: jax.Array, idx: jax.Array, channel: jax.Array,
+                  values: jax.Array) -> jax.Array:
+    """acc (n, R, C, W) with values (R, S, W) added at row r's sources idx[r, s], in channel
+    channel[r, s] of C."""
+    n, rows, channels, width = acc.shape
+    at = _flat_slots(idx) * channels + channel
+    return acc.reshape((-1, width)).at[at].add(values).reshape(acc.shape)
 
 
 def _slot_mix(w: jax.Array, sel: jax.Array) -> jax.Array:
@@ -286,29 +289,31 @@ def _chain_bwd(res, g):
     n, rows, width = mods.shape
     ones = jnp.ones((width,), g.dtype)
     # acc[j, :, 0]: sum over m_j's consumer slots of w g, rsg-blocked slots left out (reaches m_j
-    # whole); acc[j, :, 1]: the blocked slots' w g (reaches only the shortcut x_j). One buffer,
-    # so that each node does one scatter-add.
+    # whole); acc[j, :, 1]: the blocked slots' w g (reaches only the shortcut x_j). A slot adds
+    # to one channel only, so each node does one scatter-add of (R, S, W) values.
+    channels = 1 if blocked is None else 2
     dw = [None] * n
 
-    def coefficients(r, g):
-        """Node r's weight gradient and its slots' (R, S, C) coefficients of g into acc."""
+    def weights(r, g):
+        """Node r's weight gradient; its slots' (R, S) weights and accumulator channels."""
         sel = _gather_slots(mods, src[:, r])                                   # (R, S, W)
         dw[r] = jnp.where(valid[:, r], (sel * g[:, None, :]) @ ones, 0.0)     # matvec, not a
         # minor-axis sum. The scatter-add is made to depend on dw (+ 0 * dw): XLA recomputes g
         # from acc inside each consumer, and a consumer left to run after the in-place add
         # would need a copy of the whole accumulator first.
         wr = w[:, r] + 0.0 * jax.lax.stop_gradient(dw[r])
-        return (wr[..., None] if blocked is None
-                else jnp.stack([wr * (1 - blocked[:, r]), wr * blocked[:, r]], axis=-1))
+        return wr, (jnp.zeros_like(src[:, r]) if blocked is None
+                    else blocked[:, r].astype(src.dtype))
 
     def node(r, g, acc):
-        coef = coefficients(r, g)
-        return _add_at_slots(acc, src[:, r], coef[..., None] * g[:, None, None, :])
+        wr, channel = weights(r, g)
+        return _add_at_slots(acc, src[:, r], channel, wr[..., None] * g[:, None, :])
 
     # the output node writes acc whole (a dense start instead of zeros and a scatter-add)
-    coef = coefficients(n - 1, g)                                              # (R, S, C)
-    hit = src[:, n - 1] == jnp.arange(n)[:, None, None]                        # (n, R, S)
-    start = sum(jnp.where(hit[:, :, s, None], coef[:, s], 0.0) for s in range(coef.shape[1]))
+    wr, channel = weights(n - 1, g)                                            # (R, S)
+    hit = ((src[:, n - 1] == jnp.arange(n)[:, None, None])[..., None]
+           & (channel[..., None] == np.arange(channels)))                      # (n, R, S, C)
+    start = sum(jnp.where(hit[:, :, s], wr[:, s, None], 0.0) for s in range(wr.shape[1]))
     acc = start[..., None] * g[:, None, :]                                     # (n, R, C, W)
     dlayers = [None] * (n - 1)
     for r in range(n - 2, -1, -1):                   # module r+2 = source r+1, fed by node r
