@@ -237,9 +237,8 @@ def _add_at_slots(acc: jax.Array, idx: jax.Array, channel: jax.Array,
                   values: jax.Array) -> jax.Array:
     """acc (n, R, C, W) with values (R, S, W) added at row r's sources idx[r, s], in channel
     channel[r, s] of C."""
-    n, rows, channels, width = acc.shape
-    at = _flat_slots(idx) * channels + channel
-    return acc.reshape((-1, width)).at[at].add(values).reshape(acc.shape)
+    at = _flat_slots(idx) * acc.shape[2] + channel
+    return acc.reshape((-1, acc.shape[-1])).at[at].add(values).reshape(acc.shape)
 
 
 def _slot_mix(w: jax.Array, sel: jax.Array) -> jax.Array:
