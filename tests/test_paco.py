@@ -61,6 +61,25 @@ def test_composed_forward_equals_mixed_preactivation_forward():
     np.testing.assert_allclose(composed[t], h, atol=1e-5, rtol=1e-5)
 
 
+def test_compose_params_gradient_equals_autodiff_of_the_plain_sum():
+    """The hand-written VJP of compose_params against autodiff of sum_k w[g, k] phi[k]."""
+    k_phi, k_w, k_d = jax.random.split(jax.random.key(7), 3)
+    phi = jax.random.normal(k_phi, (K, 5, 3))
+    w = jax.random.normal(k_w, (T, K))
+    probe = jax.random.normal(k_d, (T, 5, 3))          # a random cotangent for the output
+
+    def plain(phi, w):
+        return sum(w[:, k, None, None] * phi[k] for k in range(K))
+
+    np.testing.assert_allclose(paco.compose_params(phi, w), plain(phi, w), atol=1e-6)
+    ours = jax.grad(lambda p, v: jnp.sum(probe * paco.compose_params(p, v)), (0, 1))(phi, w)
+    ref = jax.grad(lambda p, v: jnp.sum(probe * plain(p, v)), (0, 1))(phi, w)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    # by hand for one entry: d/dw[g, k] = <probe[g], phi[k]>
+    np.testing.assert_allclose(ours[1][2, 1], jnp.sum(probe[2] * phi[1]), rtol=1e-5)
+
+
 def test_identical_copies_make_every_task_the_base_network_scaled_by_sum_w():
     cfg = paco_cfg()
     method = paco.make_method(cfg, OBS, ACT, T)
