@@ -165,19 +165,35 @@ def num_sources(n: int, k: int, cand: np.ndarray | None = None) -> np.ndarray:
 
 def select_sources(scores: jax.Array, k: int, cand: np.ndarray | None = None) -> jax.Array:
     """(..., n, n) scores -> (..., n, k) int32 indices of each row's min(k, #candidates) best
-    candidates, best first; unused slots (rows with fewer candidates) are -1. (k argmaxes:
-    cheaper than a sort for the small k routing uses.)"""
+    candidates, best first (ties: the lower index); unused slots (rows with fewer candidates)
+    are -1."""
     n = scores.shape[-1]
     cand = candidate_mask(n) if cand is None else cand
-    scores = jnp.where(cand, scores, -jnp.inf)
-    columns = np.arange(n)
+    # k passes of a running maximum over the n source columns: elementwise ops over (..., n)
+    # arrays that XLA fuses, where argmax is a variadic reduction over a minor axis of 16 (twice
+    # as slow on the CPU); columns first so that every column is contiguous
+    columns = list(jnp.moveaxis(jnp.where(cand, scores, -jnp.inf), -1, 0))
     picks = []
     for _ in range(k):
-        best = jnp.argmax(scores, axis=-1)
-        picks.append(best)
-        scores = jnp.where(best[..., None] == columns, -jnp.inf, scores)
+        best, pick = columns[0], jnp.zeros(scores.shape[:-1], jnp.int32)
+        for j in range(1, n):
+            better = columns[j] > best
+            best, pick = jnp.where(better, columns[j], best), jnp.where(better, j, pick)
+        picks.append(pick)
+        columns = [jnp.where(pick == j, -jnp.inf, c) for j, c in enumerate(columns)]
     valid = np.arange(k)[None, :] < num_sources(n, k, cand)[:, None]            # (n, k)
-    return jnp.where(valid, jnp.stack(picks, axis=-1), -1).astype(jnp.int32)
+    return jnp.where(valid, jnp.stack(picks, axis=-1), -1)
+
+
+def row_logsumexp(logits: jax.Array) -> jax.Array:
+    """(..., n, n) -> (..., n, 1) log sum_j exp(logits[..., j]), over columns like
+    :func:`select_sources` (a minor-axis reduction is the slow part of a softmax on the CPU)."""
+    columns = list(jnp.moveaxis(logits, -1, 0))
+    top = columns[0]
+    for c in columns[1:]:
+        top = jnp.maximum(top, c)
+    top = jax.lax.stop_gradient(top)
+    return (top + jnp.log(sum(jnp.exp(c - top) for c in columns)))[..., None]
 
 
 def sample_routes(key: jax.Array, logits: jax.Array, tau: jax.Array | float, k: int,
@@ -380,7 +396,7 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
         idx = jnp.broadcast_to(soft_sources, logits.shape[:-2] + soft_sources.shape) \
             if indices is None else indices
         take = lambda v: jnp.take_along_axis(v, jnp.maximum(idx, 0), axis=-1)  # noqa: E731
-        p_sel = take(jax.nn.softmax(logits, axis=-1))       # full softmax over the candidates
+        p_sel = jnp.exp(take(logits) - row_logsumexp(logits))   # full softmax, candidates
         if routing == "soft":
             w = jnp.where(idx >= 0, p_sel, 0.0)
         elif routing == "hard":
