@@ -56,7 +56,9 @@ sources from it, and the backward scatter-adds each node's gradient into its k s
 one accumulator (applying the rsg rule there), so every node touches k sources instead of all
 earlier modules (autodiff of a dense masked mix reads and writes all of them: n^2 passes over
 (rows, W) arrays). The slot weights of all nodes come from one softmax over the (n, n) logit
-rows. Gumbel noise is drawn for candidate edges only.
+rows. Gumbel noise is drawn for candidate edges only. Route choice and the full softmax's
+normaliser run as running maxima and sums over the source columns (:func:`select_sources`,
+:func:`row_logsumexp`), not as reductions over the minor axis.
 
 Departures from the paper, and why:
 
