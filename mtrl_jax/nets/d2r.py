@@ -397,14 +397,14 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
         and slot sources (..., n, S) (-1: empty) from the (..., n, n) logits."""
         idx = jnp.broadcast_to(soft_sources, logits.shape[:-2] + soft_sources.shape) \
             if indices is None else indices
-        take = lambda v: jnp.take_along_axis(v, jnp.maximum(idx, 0), axis=-1)  # noqa: E731
-        p_sel = jnp.exp(take(logits) - row_logsumexp(logits))   # full softmax, candidates
+        z_sel = jnp.take_along_axis(logits, jnp.maximum(idx, 0), axis=-1)      # (..., n, S)
+        p_sel = jnp.exp(z_sel - row_logsumexp(logits))        # full softmax over the candidates
         if routing == "soft":
             w = jnp.where(idx >= 0, p_sel, 0.0)
         elif routing == "hard":
             w = p_sel
         else:       # MaskSoftmax: softmax over the selected logits only
-            w = jax.nn.softmax(jnp.where(idx >= 0, take(logits), NEG), axis=-1)
+            w = jax.nn.softmax(jnp.where(idx >= 0, z_sel, NEG), axis=-1)
         if not rsg_on:
             return w, None, idx
         return w, (jax.lax.stop_gradient(p_sel) < sigma[:, None]) & (idx >= 0), idx
