@@ -68,7 +68,7 @@ def build(args) -> "Sweep":  # noqa: F821
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run the sweep, print each point's status; exit code 0 / 1 (a point failed) / 2."""
-    from mtrl_jax.config import ConfigError
+    from mtrl_jax.config import DEVICE_ENVS, ConfigError
     from mtrl_jax.sweep import maybe_initialize_distributed, run_sweep
     args = parser().parse_args(argv)
     try:
@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if sweep.env not in ("point-mt", "mt10-mjx") and sweep.mode == "device":
-        print(f"error: --mode device needs a device env (point-mt, mt10-mjx), not {sweep.env}",
+    if sweep.env not in DEVICE_ENVS and sweep.mode == "device":
+        print(f"error: --mode device needs a device env ({', '.join(DEVICE_ENVS)}), not "
+              f"{sweep.env}",
               file=sys.stderr)
         return 2
     if args.dry_run:

@@ -23,8 +23,8 @@ def buffer_init(example: dict, num_tasks: int, capacity: int) -> ReplayBuffer:
     """Zero rings shaped like ``example`` (one transition, no leading axes) per task."""
     data = jax.tree.map(
         lambda x: jnp.zeros((num_tasks, capacity, *jnp.shape(x)), jnp.asarray(x).dtype), example)
-    zeros = jnp.zeros((num_tasks,), jnp.int32)
-    return ReplayBuffer(data, zeros, zeros)
+    # Distinct arrays, not one aliased twice, so that the buffer can be donated.
+    return ReplayBuffer(data, jnp.zeros((num_tasks,), jnp.int32), jnp.zeros((num_tasks,), jnp.int32))
 
 
 def capacity(buffer: ReplayBuffer) -> int:

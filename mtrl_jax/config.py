@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 ALGOS = ("mtsac", "mhsac", "sm", "paco", "d2r", "care", "moore", "qmp")
-ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx")
+ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx", "mt1-mjx")
+DEVICE_ENVS = ("point-mt", "mt10-mjx", "mt1-mjx")
+"""Environments whose reset and step are jittable (the device training loop)."""
 
 
 class ConfigError(ValueError):
@@ -26,9 +28,10 @@ class Config:
     algo: str = "mtsac"
     """Method: mtsac, mhsac, sm, paco, d2r, care, moore, qmp."""
     env: str = "mt10"
-    """Environment: mt10, mt50, mt1 (one task, see --mt1-task), point-mt (pure JAX), mt10-mjx."""
+    """Environment: mt10, mt50, mt1 (one task, see --mt1-task), point-mt (pure JAX), mt10-mjx,
+    mt1-mjx (one task of the MJX port)."""
     mt1_task: str = "reach-v3"
-    """Task of the mt1 environment."""
+    """Task of the mt1 and mt1-mjx environments."""
     seed: int = 0
     seeds: tuple[int, ...] | None = None
     """Several seeds trained in one vmapped program (device envs only), e.g. --seeds 0 1 2 3."""
@@ -83,6 +86,12 @@ class Config:
     """Run folder to continue from its latest checkpoint."""
     progress: bool = True
     """Show a progress bar."""
+    progress_every: float = 10.0
+    """Seconds between progress-bar updates (wall time; also while compiling)."""
+    early_stop_success: float | None = None
+    """Stop once two evaluations in a row reach this mean success on every seed (None = off)."""
+    early_stop_min_steps: int = 0
+    """The early stop applies only from this many transitions on."""
     video: bool = False
     """After training, render one evaluation clip per task to RUN_DIR/videos (Meta-World envs;
     needs an offscreen GL backend, see README)."""
@@ -163,6 +172,10 @@ ENV_DEFAULTS: dict[str, dict] = {
     "mt1": dict(total_steps=2_000_000, batch_size=128, buffer_size=1_000_000,
                 warmup_steps=1_500, envs_per_task=1, eval_every=100_000, eval_episodes=50,
                 checkpoint_every=100_000, steps_per_call=1000),
+    # One task of the MJX port, with the mt1 budget and hyperparameters.
+    "mt1-mjx": dict(total_steps=2_000_000, batch_size=128, buffer_size=1_000_000,
+                    warmup_steps=1_500, envs_per_task=1, eval_every=100_000, eval_episodes=50,
+                    checkpoint_every=100_000, steps_per_call=1000),
     "mt10-mjx": dict(total_steps=20_000_000, batch_size=1280, buffer_size=1_000_000,
                      warmup_steps=15_000, envs_per_task=16, eval_every=500_000, eval_episodes=50,
                      checkpoint_every=500_000, steps_per_call=500),
@@ -222,6 +235,10 @@ def validate(cfg: Config, num_tasks: int | None) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
     if cfg.warmup_steps is not None and cfg.warmup_steps < 0:
         raise ConfigError(f"--warmup-steps must be >= 0, got {cfg.warmup_steps}")
+    if cfg.progress_every <= 0:
+        raise ConfigError(f"--progress-every must be positive seconds, got {cfg.progress_every}")
+    if cfg.early_stop_success is not None and not 0 < cfg.early_stop_success <= 1:
+        raise ConfigError(f"--early-stop-success must be in (0, 1], got {cfg.early_stop_success}")
     if cfg.seeds is not None and len(cfg.seeds) == 0:
         raise ConfigError("--seeds needs at least one seed")
     if num_tasks is None:

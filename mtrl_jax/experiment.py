@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 
 import jax
@@ -19,16 +20,18 @@ import numpy as np
 from mtrl_jax import checkpoint
 from mtrl_jax.agents.sac import make_sac, task_onehots
 from mtrl_jax.buffer import buffer_init
-from mtrl_jax.config import Config, ConfigError, resolve, validate
-from mtrl_jax.envs import make_env
+from mtrl_jax.config import DEVICE_ENVS, Config, ConfigError, resolve, validate
+from mtrl_jax.envs import check_env, make_env
+from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
 from mtrl_jax.logging import RunLogger, success_table
 from mtrl_jax.nets import make_method
-from mtrl_jax.train import (TrainState, empty_stats, make_device_evaluate, make_learner,
-                            make_train, reset_counts, transition_example, update_stats)
+from mtrl_jax.train import (TrainState, empty_stats, make_device_evaluate, make_train,
+                            reset_counts, transition_example)
 
 # Fields a resumed run may change; everything else must match the saved config.
-RESUMABLE_CHANGES = ("total_steps", "progress", "resume", "eval_every", "checkpoint_every",
-                     "compile_cache", "out_dir")
+RESUMABLE_CHANGES = ("total_steps", "progress", "progress_every", "resume", "eval_every",
+                     "checkpoint_every", "compile_cache", "out_dir", "early_stop_success",
+                     "early_stop_min_steps")
 
 
 class TrainingDiverged(RuntimeError):
@@ -97,26 +100,51 @@ def check_finite(metrics: dict, env_steps: int) -> None:
             "last good checkpoint is intact (lower --lr or set --grad-clip, then --resume)")
 
 
+class EarlyStop:
+    """Stops a run once two evaluations in a row reach ``cfg.early_stop_success`` on every
+    seed, from ``cfg.early_stop_min_steps`` transitions on (off when the threshold is None)."""
+
+    def __init__(self, cfg: Config):
+        self.threshold, self.min_steps = cfg.early_stop_success, cfg.early_stop_min_steps
+        self.previous_ok = False
+
+    def __call__(self, env_steps: int, success: np.ndarray) -> bool:
+        """``success`` (S, T) of an evaluation at ``env_steps``: stop now?"""
+        if self.threshold is None:
+            return False
+        ok = bool(np.all(np.atleast_2d(success).mean(axis=-1) >= self.threshold))
+        stop = ok and self.previous_ok and env_steps >= self.min_steps
+        self.previous_ok = ok
+        return stop
+
+
 def run(cfg: Config) -> dict:
     """Train, evaluate and log one run; returns a summary dict (also saved as summary.json)."""
     cfg, run_dir, resuming = prepare_run_dir(cfg)
     enable_compile_cache(cfg.compile_cache)
     seeds = tuple(cfg.seeds or (cfg.seed,))
+    if len(seeds) > 1 and cfg.env not in DEVICE_ENVS:
+        raise ConfigError(f"--seeds needs a device env ({', '.join(DEVICE_ENVS)}); --env {cfg.env} "
+                          "steps on the host: run one process per seed (experiments/sweep.py)")
+    check_env(cfg)
+    if cfg.progress:
+        print(f"{cfg.algo} on {cfg.env}: building the environment", file=sys.stderr, flush=True)
     env = make_env(cfg, seed=seeds[0])
-    validate(cfg, env.num_tasks)
-    if len(seeds) > 1 and not env.on_device:
-        raise ConfigError(f"--seeds needs a device env (point-mt, mt10-mjx); --env {cfg.env} steps "
-                          "on the host: run one process per seed (experiments/sweep.py)")
-    method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
-    sac = make_sac(method, cfg, env.num_tasks, env.act_dim)
-
-    os.makedirs(run_dir, exist_ok=True)
-    if not resuming:
-        write_config(cfg, run_dir)
-    loop = train_on_device if env.on_device else train_on_host
+    logger = None
     try:
-        summary = loop(cfg, env, sac, seeds, run_dir, resuming)
+        validate(cfg, env.num_tasks)  # before anything is written
+        os.makedirs(run_dir, exist_ok=True)
+        logger = RunLogger(run_dir, cfg.total_steps, 0, cfg.progress, cfg.progress_every)
+        logger.phase("building the networks")
+        method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
+        sac = make_sac(method, cfg, env.num_tasks, env.act_dim)
+        if not resuming:
+            write_config(cfg, run_dir)
+        loop = train_on_device if env.on_device else train_on_host
+        summary = loop(cfg, env, sac, seeds, run_dir, resuming, logger)
     finally:
+        if logger is not None:
+            logger.close()
         if hasattr(env, "close"):
             env.close()
     write_summary(run_dir, summary)
@@ -145,50 +173,62 @@ def finish_run(logger, cfg, run_dir, env, seeds, success, env_steps, wall):
             "mean_success": float(np.mean(success)), "wall_s": wall}
 
 
-def train_on_device(cfg, env, sac, seeds, run_dir, resuming) -> dict:
+def phase_name(env_steps: int, cfg: Config) -> str:
+    return "warm-up (random actions)" if env_steps < cfg.warmup_steps else "training"
+
+
+def train_on_device(cfg, env, sac, seeds, run_dir, resuming, logger) -> dict:
     init, train_chunk = make_train(cfg, env, sac)
     evaluate = jax.jit(jax.vmap(make_device_evaluate(cfg, env, sac)))
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    logger.phase("compiling the reset")
     state = jax.jit(jax.vmap(init))(keys)
     chunk = jax.jit(jax.vmap(train_chunk), donate_argnums=0)
     if resuming:
         state = _restore(run_dir, state)
     env_steps = int(state.env_steps[0])
-    logger = RunLogger(run_dir, cfg.total_steps, env_steps, cfg.progress)
+    logger.begin(env_steps)
     eval_keys = lambda step: jnp.stack([eval_key(s, step) for s in seeds])  # noqa: E731
-    start, updates, success = time.perf_counter(), 0, None
-    try:
-        while env_steps < cfg.total_steps:
-            before = env_steps
-            state, metrics = chunk(state)
-            env_steps = int(state.env_steps[0])
-            check_finite(metrics, env_steps)
-            updates += int(metrics["updates"][0])
-            for i, seed in enumerate(seeds):
-                logger.log_train(env_steps, jax.tree.map(lambda x: x[i], metrics), seed, updates)
-            latest = float(np.mean(metrics["train_success"]))
-            if crossed(before, env_steps, cfg.eval_every) and env_steps < cfg.total_steps:
-                success = np.asarray(evaluate(state.sac, eval_keys(env_steps)))
-                logger.log_eval(env_steps, env.task_names, success, seeds)
-                latest = float(success.mean())
-            logger.progress(env_steps, updates, latest)
-            if crossed(before, env_steps, cfg.checkpoint_every) and env_steps < cfg.total_steps:
-                checkpoint.save(run_dir, env_steps, state)
+    start, updates, success, evaluated_at = time.perf_counter(), 0, None, None
+    stop = EarlyStop(cfg)
+    compiled = False
+    while env_steps < cfg.total_steps:
+        before = env_steps
+        logger.phase(phase_name(env_steps, cfg) if compiled else
+                     f"compiling the training step, then {phase_name(env_steps, cfg)}")
+        state, metrics = chunk(state)
+        compiled = True
+        env_steps = int(state.env_steps[0])
+        check_finite(metrics, env_steps)
+        updates += int(metrics["updates"][0])
+        for i, seed in enumerate(seeds):
+            logger.log_train(env_steps, jax.tree.map(lambda x: x[i], metrics), seed, updates)
+        logger.tick(env_steps, updates, float(np.mean(metrics["train_success"])))
+        if crossed(before, env_steps, cfg.eval_every) and env_steps < cfg.total_steps:
+            logger.phase("evaluating")
+            success = np.asarray(evaluate(state.sac, eval_keys(env_steps)))
+            logger.log_eval(env_steps, env.task_names, success, seeds)
+            evaluated_at = env_steps
+            if stop(env_steps, success):
+                logger.write(f"early stop at {env_steps} env steps: two evaluations in a row "
+                             f">= {cfg.early_stop_success}")
+                break
+        if crossed(before, env_steps, cfg.checkpoint_every) and env_steps < cfg.total_steps:
+            checkpoint.save(run_dir, env_steps, state)
+    if evaluated_at != env_steps:
+        logger.phase("evaluating")
         success = np.asarray(evaluate(state.sac, eval_keys(env_steps)))
         logger.log_eval(env_steps, env.task_names, success, seeds)
-        checkpoint.save(run_dir, env_steps, state)
-        return finish_run(logger, cfg, run_dir, env, seeds, success, env_steps,
-                       time.perf_counter() - start)
-    finally:
-        logger.close()
+    checkpoint.save(run_dir, env_steps, state)
+    return finish_run(logger, cfg, run_dir, env, seeds, success, env_steps,
+                      time.perf_counter() - start)
 
 
-def train_on_host(cfg, env, sac, seeds, run_dir, resuming) -> dict:
-    """CPU Meta-World: Python steps the vector env; buffer and updates stay on the device.
+def train_on_host(cfg, env, sac, seeds, run_dir, resuming, logger) -> dict:
+    """CPU Meta-World: Python steps the vector env while the device updates (``host_loop``).
     On resume the envs start fresh episodes (MuJoCo state lives outside JAX)."""
     T, E = env.num_tasks, env.envs_per_task
-    select_action, store, learn, _ = make_learner(cfg, sac)
-    select_action, store, learn = jax.jit(select_action), jax.jit(store), jax.jit(learn)
+    pieces = make_host_pieces(cfg, sac)
     eval_action = jax.jit(lambda s, o: sac.eval_action(s, o, task_onehots(T, o.shape[1])))
     key = jax.random.PRNGKey(seeds[0])
     k_sac, _, k_loop = jax.random.split(key, 3)
@@ -199,48 +239,64 @@ def train_on_host(cfg, env, sac, seeds, run_dir, resuming) -> dict:
     if resuming:
         state = _restore(run_dir, state)._replace(obs=jnp.asarray(obs),
                                                   stats=empty_stats(T, E))
-    sac_state, buffer, key, stats = state.sac, state.buffer, state.key, state.stats
-    env_steps = int(state.env_steps)
-    logger = RunLogger(run_dir, cfg.total_steps, env_steps, cfg.progress)
+    carry = HostCarry(state.sac, state.buffer, jnp.asarray(obs), state.key, int(state.env_steps),
+                      state.stats)
+    env_steps = carry.env_steps
+    logger.begin(env_steps)
+
+    def as_train_state(c: HostCarry) -> TrainState:
+        return TrainState(c.sac, c.buffer, {}, c.obs, c.key, jnp.int32(c.env_steps), c.stats)
+
+    def evaluate(c: HostCarry) -> np.ndarray:
+        logger.phase("evaluating")
+        return env.evaluate(lambda o: eval_action(c.sac, jnp.asarray(o)), cfg.eval_episodes)[None]
+
     start, updates, infos, collect_stats = time.perf_counter(), 0, [], []
-    try:
-        while env_steps < cfg.total_steps:
-            before = env_steps
-            key, k_act, k_learn = jax.random.split(key, 3)
-            action, aux = select_action(sac_state, jnp.asarray(obs), k_act, env_steps)
-            collect_stats.append(aux.get("stats", {}))
-            _, out = env.step(None, np.asarray(action))
-            buffer = store(buffer, jnp.asarray(obs), action, out, aux)
-            obs = out.obs
-            env_steps += T * E
-            stats = update_stats(stats, out.reward, out.success, out.truncated | out.terminated)
-            if env_steps >= max(cfg.warmup_steps, 1):
-                sac_state, info = learn(sac_state, buffer, k_learn, env_steps)
-                infos.append(info)
-                updates += cfg.updates_per_step
-            if crossed(before, env_steps, cfg.steps_per_call * T * E) or env_steps >= cfg.total_steps:
-                metrics = (jax.tree.map(lambda *x: jnp.stack(x).mean(0), *infos) if infos else {})
-                if infos:
-                    check_finite(metrics, env_steps)
-                metrics["collect"] = jax.tree.map(lambda *x: jnp.stack(x).sum(0), *collect_stats)
-                metrics.update(episodes=stats.done,
-                               train_success=stats.done_success / jnp.maximum(stats.done, 1),
-                               train_return=stats.done_return / jnp.maximum(stats.done, 1))
-                logger.log_train(env_steps, metrics, seeds[0], updates)
-                logger.progress(env_steps, updates, float(np.mean(metrics["train_success"])))
-                infos, collect_stats, stats = [], [], reset_counts(stats)
-            if crossed(before, env_steps, cfg.eval_every) and env_steps < cfg.total_steps:
-                success = env.evaluate(lambda o: eval_action(sac_state, jnp.asarray(o)),
-                                       cfg.eval_episodes)
-                logger.log_eval(env_steps, env.task_names, success[None], seeds)
-            if crossed(before, env_steps, cfg.checkpoint_every) and env_steps < cfg.total_steps:
-                checkpoint.save(run_dir, env_steps, TrainState(
-                    sac_state, buffer, {}, jnp.asarray(obs), key, jnp.int32(env_steps), stats))
-        success = env.evaluate(lambda o: eval_action(sac_state, jnp.asarray(o)), cfg.eval_episodes)
-        logger.log_eval(env_steps, env.task_names, success[None], seeds)
-        checkpoint.save(run_dir, env_steps, TrainState(
-            sac_state, buffer, {}, jnp.asarray(obs), key, jnp.int32(env_steps), stats))
-        return finish_run(logger, cfg, run_dir, env, seeds, success[None], env_steps,
-                       time.perf_counter() - start)
-    finally:
-        logger.close()
+    success, evaluated_at, stop = None, None, EarlyStop(cfg)
+    shown = None
+    while env_steps < cfg.total_steps:
+        before = env_steps
+        learn = env_steps >= max(cfg.warmup_steps, 1)
+        phase = phase_name(env_steps, cfg)
+        if phase != shown:  # the first step of a phase compiles its programs
+            logger.phase(f"compiling, then {phase}")
+        carry, out, info, aux = host_step(pieces, env, carry, learn)
+        if phase != shown:
+            logger.phase(phase)
+            shown = phase
+        env_steps = carry.env_steps
+        collect_stats.append(aux.get("stats", {}))
+        if info is not None:
+            infos.append(info)
+            updates += cfg.updates_per_step
+        logger.tick(env_steps, updates)
+        if crossed(before, env_steps, cfg.steps_per_call * T * E) or env_steps >= cfg.total_steps:
+            metrics = (jax.tree.map(lambda *x: jnp.stack(x).mean(0), *infos) if infos else {})
+            if infos:
+                check_finite(metrics, env_steps)
+            stats = carry.stats
+            metrics["collect"] = jax.tree.map(lambda *x: jnp.stack(x).sum(0), *collect_stats)
+            metrics.update(episodes=stats.done,
+                           train_success=stats.done_success / jnp.maximum(stats.done, 1),
+                           train_return=stats.done_return / jnp.maximum(stats.done, 1))
+            logger.log_train(env_steps, metrics, seeds[0], updates)
+            logger.tick(env_steps, updates, float(np.mean(metrics["train_success"])))
+            infos, collect_stats = [], []
+            carry = carry._replace(stats=reset_counts(stats))
+        if crossed(before, env_steps, cfg.eval_every) and env_steps < cfg.total_steps:
+            success = evaluate(carry)
+            logger.log_eval(env_steps, env.task_names, success, seeds)
+            logger.phase(phase)
+            evaluated_at = env_steps
+            if stop(env_steps, success):
+                logger.write(f"early stop at {env_steps} env steps: two evaluations in a row "
+                             f">= {cfg.early_stop_success}")
+                break
+        if crossed(before, env_steps, cfg.checkpoint_every) and env_steps < cfg.total_steps:
+            checkpoint.save(run_dir, env_steps, as_train_state(carry))
+    if evaluated_at != env_steps:
+        success = evaluate(carry)
+        logger.log_eval(env_steps, env.task_names, success, seeds)
+    checkpoint.save(run_dir, env_steps, as_train_state(carry))
+    return finish_run(logger, cfg, run_dir, env, seeds, success, env_steps,
+                      time.perf_counter() - start)

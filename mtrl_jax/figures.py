@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mtrl_jax.agents.sac import task_onehots
-from mtrl_jax.config import Config, ConfigError
+from mtrl_jax.config import DEVICE_ENVS, Config, ConfigError
 from mtrl_jax.nets.policy import deterministic_action, split_gaussian
 
 FIGURES = ("d2r-modules", "d2r-tsne", "sm-routing", "paco-w", "qmp-selection")
@@ -274,7 +274,7 @@ def paco_w(run_dir: str, seed: int | None = None) -> np.ndarray:
     if network_algo(cfg) != "paco":
         raise ConfigError(f"figure paco-w needs a paco run; this run is --algo {cfg.algo}")
     shared = restore_latest(run_dir)["sac"]["shared"]
-    on_device = cfg.env in ("point-mt", "mt10-mjx")
+    on_device = cfg.env in DEVICE_ENVS
     return np.asarray(seed_slice(shared, cfg, on_device, seed)["w"], np.float64)
 
 

@@ -1,5 +1,9 @@
 """Run-folder logging: JSONL and CSV metrics, TensorBoard events, a per-task success table and
-a progress bar (env steps, env-steps/s, updates/s, latest success, ETA)."""
+a progress bar (phase, env steps, env-steps/s, updates/s, latest success, ETA).
+
+The bar is drawn by wall time, not by training chunk: the loops report their counters with
+``tick`` (cheap, every step or chunk) and the phase with ``phase``; a background thread redraws
+every ``every`` seconds, so the bar moves while a long jitted chunk or a compile runs."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import csv
 import json
 import math
 import os
+import threading
 import time
 
 import numpy as np
@@ -52,7 +57,7 @@ class RunLogger:
     """Appends to ``metrics.jsonl`` / ``metrics.csv`` / ``eval.jsonl`` and TensorBoard events."""
 
     def __init__(self, run_dir: str, total_steps: int, start_steps: int = 0,
-                 progress: bool = True):
+                 progress: bool = True, every: float = 10.0, stream=None):
         self.run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         self._jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a")
@@ -69,12 +74,63 @@ class RunLogger:
         except ImportError:  # pragma: no cover - tensorboardX is a dependency
             self._tb = None
         self._bar = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._phase = "starting"
+        self._steps, self._updates, self._success = start_steps, 0, None
+        self._last = (time.perf_counter(), start_steps, 0)
+        self._rates = ("-", "-")
+        self.every = every
         if progress:
             from tqdm import tqdm
             self._bar = tqdm(total=total_steps, initial=start_steps, unit="step",
-                             dynamic_ncols=True, smoothing=0.1)
-        self._last = (time.perf_counter(), start_steps, 0)
-        self.updates = 0
+                             dynamic_ncols=True, mininterval=0, file=stream)
+            self.draw()
+            self._thread = threading.Thread(target=self._heartbeat, daemon=True)
+            self._thread.start()
+
+    def _heartbeat(self):
+        while not self._stop.wait(self.every):
+            self.draw()
+
+    def tick(self, env_steps: int, updates: int, success: float | None = None):
+        """Report the loop's counters (drawn at the next redraw); ``success`` if new."""
+        self._steps, self._updates = env_steps, updates
+        if success is not None:
+            self._success = success
+
+    def phase(self, text: str):
+        """What the run is doing now (compiling, warm-up, training, evaluating); redraws."""
+        self._phase = text
+        self.draw()
+
+    def begin(self, env_steps: int, updates: int = 0):
+        """Start counting rates from here (after a restore)."""
+        self._steps, self._updates = env_steps, updates
+        self._last = (time.perf_counter(), env_steps, updates)
+        if self._bar is not None:
+            with self._lock:
+                self._bar.n = self._bar.last_print_n = env_steps
+                self._bar.refresh()
+
+    def draw(self):
+        """Redraw the bar: phase, steps, and rates over the time since the previous redraw."""
+        if self._bar is None:
+            return
+        with self._lock:
+            now, steps, updates = time.perf_counter(), self._steps, self._updates
+            t0, s0, u0 = self._last
+            if now - t0 >= 1.0 and steps > s0:
+                self._rates = (f"{(steps - s0) / (now - t0):.0f}",
+                               f"{(updates - u0) / (now - t0):.1f}")
+                self._last = (now, steps, updates)
+            postfix = {"env-steps/s": self._rates[0], "updates/s": self._rates[1]}
+            if self._success is not None:
+                postfix["success"] = f"{self._success:.2f}"
+            self._bar.set_description_str(self._phase, refresh=False)
+            self._bar.set_postfix(postfix, refresh=False)
+            self._bar.n = steps
+            self._bar.refresh()
 
     def log_train(self, env_steps: int, metrics: dict, seed: int, updates: int):
         row = {"env_steps": env_steps, "seed": seed, "time": time.time(), **to_python(metrics)}
@@ -99,6 +155,7 @@ class RunLogger:
 
     def log_eval(self, env_steps: int, task_names, success: np.ndarray, seeds):
         """success: (S, T) per seed and task."""
+        self._success = float(np.mean(success))
         for seed, row in zip(seeds, np.atleast_2d(success)):
             entry = {"env_steps": env_steps, "seed": seed, "eval_success": float(row.mean()),
                      "eval_success_per_task": dict(zip(task_names, map(float, row)))}
@@ -112,30 +169,19 @@ class RunLogger:
         self._eval.flush()
         self._jsonl.flush()
 
-    def progress(self, env_steps: int, updates: int, success: float | None):
-        """Advance the bar to ``env_steps`` and show rates since the last call."""
-        now = time.perf_counter()
-        t0, s0, u0 = self._last
-        dt = max(now - t0, 1e-9)
-        self._last = (now, env_steps, updates)
-        if self._bar is None:
-            return
-        postfix = {"env-steps/s": f"{(env_steps - s0) / dt:.0f}",
-                   "updates/s": f"{(updates - u0) / dt:.1f}"}
-        if success is not None:
-            postfix["success"] = f"{success:.2f}"
-        self._bar.set_postfix(postfix, refresh=False)
-        self._bar.update(env_steps - self._bar.n)
-
     def write(self, message: str):
         if self._bar is not None:
-            self._bar.write(message)
+            with self._lock:
+                self._bar.write(message, file=self._bar.fp)
         else:
             print(message, flush=True)
 
     def close(self):
+        self._stop.set()
         if self._bar is not None:
-            self._bar.close()
+            self.draw()
+            with self._lock:
+                self._bar.close()
         if self._tb is not None:
             self._tb.close()
         self._jsonl.close()

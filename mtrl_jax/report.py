@@ -28,6 +28,7 @@ import numpy as np
 
 # Config fields that do not make a different method.
 NON_METHOD_FIELDS = ("seed", "seeds", "run_name", "out_dir", "resume", "progress",
+                     "progress_every", "early_stop_success", "early_stop_min_steps",
                      "compile_cache", "checkpoint_every", "eval_every")
 
 
@@ -104,11 +105,21 @@ def load_run(run_dir: str) -> Run:
     rows = read_jsonl(eval_path)
     if not rows:
         raise SkippedRun("eval.jsonl is empty (the run has not evaluated yet)")
-    return runs_from_rows(run_dir, config, rows)
+    summary_path = os.path.join(run_dir, "summary.json")
+    end = None
+    if os.path.exists(summary_path):
+        try:
+            with open(summary_path) as f:
+                end = json.load(f).get("env_steps")
+        except json.JSONDecodeError:
+            pass
+    return runs_from_rows(run_dir, config, rows, end)
 
 
-def runs_from_rows(run_dir: str, config: dict, rows: list[dict]) -> Run:
-    """Arrange eval.jsonl rows as ``(seeds, tasks, steps)``; checks completeness."""
+def runs_from_rows(run_dir: str, config: dict, rows: list[dict], end: int | None = None) -> Run:
+    """Arrange eval.jsonl rows as ``(seeds, tasks, steps)``; checks completeness: the last
+    evaluation must be at ``end`` (a finished run's summary, e.g. an early stop), else at
+    ``total_steps``."""
     seeds = list(config.get("seeds") or [config.get("seed", 0)])
     task_names = list(rows[0]["eval_success_per_task"])
     per_seed: dict[int, dict[int, list[float]]] = {s: {} for s in seeds}
@@ -120,7 +131,7 @@ def runs_from_rows(run_dir: str, config: dict, rows: list[dict]) -> Run:
             raise SkippedRun("eval.jsonl rows name different tasks")
         per_seed[r["seed"]][int(r["env_steps"])] = [float(v) for v in
                                                     r["eval_success_per_task"].values()]
-    total = config.get("total_steps")
+    total = config.get("total_steps") if end is None else end
     for seed, by_step in per_seed.items():
         last = max(by_step, default=None)
         if last is None or (total is not None and last < total):

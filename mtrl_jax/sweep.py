@@ -36,12 +36,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mtrl_jax.config import ALGOS, Config, ConfigError
+from mtrl_jax.config import ALGOS, DEVICE_ENVS, Config, ConfigError
 
-DEVICE_ENVS = ("point-mt", "mt10-mjx")
 # Fields that never change the program: naming, bookkeeping, the seeds (a row axis).
 NON_PROGRAM_FIELDS = ("seed", "seeds", "run_name", "out_dir", "resume", "progress",
-                      "compile_cache")
+                      "progress_every", "compile_cache")
 RUN_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "experiments", "run.py")
 

@@ -80,7 +80,8 @@ def reset_counts(stats: EpisodeStats) -> EpisodeStats:
 
 
 def make_learner(cfg, sac: SAC):
-    """Pieces shared by the device and host loops, all pure and jittable."""
+    """Pieces shared by the device and host loops, all pure and jittable:
+    (select_action, store, learn, collect, updates)."""
     collect = make_collect(sac)
     T = sac.num_tasks
     per_task = cfg.batch_size // T
@@ -114,14 +115,14 @@ def make_learner(cfg, sac: SAC):
         return jax.lax.cond(env_steps >= max(cfg.warmup_steps, 1), updates, skip,
                             sac_state, buffer, key)
 
-    return select_action, store, learn, collect
+    return select_action, store, learn, collect, updates
 
 
 def make_train(cfg, env, sac: SAC):
     """(init(key) -> TrainState, train_chunk(TrainState) -> (TrainState, metrics)) for a
     device env. Both are pure and jittable; vmap them over keys for several seeds."""
     T, E = env.num_tasks, env.envs_per_task
-    select_action, store, learn, _ = make_learner(cfg, sac)
+    select_action, store, learn, _, _ = make_learner(cfg, sac)
     example = transition_example(env.obs_dim, env.act_dim, sac.method.store_spec)
 
     def init(key):

@@ -316,7 +316,7 @@ def test_stored_routes_are_the_ones_the_update_reuses():
     env = PointMT(envs_per_task=3)
     method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
     sac = make_sac(method, cfg, env.num_tasks, env.act_dim)
-    select_action, store, _, _ = make_learner(cfg, sac)
+    select_action, store, _, _, _ = make_learner(cfg, sac)
     select_action, store = jax.jit(select_action), jax.jit(store)
     state = sac.init(jax.random.PRNGKey(0))
     buffer = buffer_init(transition_example(env.obs_dim, env.act_dim, method.store_spec),

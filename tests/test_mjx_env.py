@@ -1,5 +1,6 @@
-"""The MJX port: every MT10 scene loads in MJX; one task (reach) resets, steps, autoresets and
-reports success through the env interface, with Meta-World's scripted expert succeeding on it.
+"""The MJX port: every MT10 scene loads in MJX; one task (reach, built as ``--env mt1-mjx``)
+resets, steps, autoresets and reports success through the env interface, with Meta-World's
+scripted expert succeeding on it.
 
 Kept small for CI: one task, 2 envs, one compile (reused from the persistent compilation cache)."""
 
@@ -45,16 +46,22 @@ HORIZON = 80  # a short time limit so that the test sees an autoreset
 
 @pytest.fixture(scope="module")
 def env():
-    return MJXMultiTaskEnv(envs_per_task=E, tasks=(TASK,), seed=0, max_episode_steps=HORIZON)
+    from mtrl_jax.config import Config, resolve
+    from mtrl_jax.envs import make_env
+    env = make_env(resolve(Config(env="mt1-mjx", mt1_task=TASK, envs_per_task=E)), seed=0)
+    assert isinstance(env, MJXMultiTaskEnv)
+    env.max_episode_steps = HORIZON
+    return env
 
 
+@pytest.mark.mjx_compile
 def test_interface_reset_matches_metaworld(env):
     assert (env.num_tasks, env.envs_per_task, env.obs_dim, env.act_dim) == (1, E, 39, 4)
     assert env.task_names == (TASK,) and env.max_episode_steps == HORIZON
     goal_index = jnp.array([[3, 7]], jnp.int32)
     state, obs = jax.jit(env.reset)(jax.random.PRNGKey(0), goal_index)
     assert obs.shape == (1, E, 39)
-    rv = sample_rand_vecs(MT10_TASKS, 0)[TASK]
+    rv = sample_rand_vecs((TASK,), 0)[TASK]  # metaworld.MT1(TASK, 0)'s goals
     for e, g in enumerate([3, 7]):
         ref = cpu_ref.make_cpu_env(TASK, rv[g])
         ref_obs, _ = ref.reset()
@@ -63,6 +70,7 @@ def test_interface_reset_matches_metaworld(env):
         np.testing.assert_allclose(np.asarray(obs[0, e])[:7], ref_obs[:7], atol=1e-4)
 
 
+@pytest.mark.mjx_compile
 def test_expert_succeeds_and_autoreset(env):
     """Meta-World's scripted reach expert on the MJX port: success within the episode, then the
     time limit truncates and the env autoresets (obs is a reset observation, next_obs is not)."""

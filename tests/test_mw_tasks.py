@@ -16,7 +16,7 @@ jax = pytest.importorskip("jax")
 mujoco = pytest.importorskip("mujoco")
 metaworld = pytest.importorskip("metaworld")
 
-from jax.experimental import enable_x64  # noqa: E402
+from mtrl_jax.jax_compat import enable_x64  # noqa: E402
 
 from mtrl_jax.envs.mw_tasks import MT10_TASKS, SPECS, evaluate, sample_rand_vecs  # noqa: E402
 from mtrl_jax.envs.mw_tasks import cpu_ref  # noqa: E402

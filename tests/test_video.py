@@ -94,6 +94,7 @@ print(json.dumps({"index": index, "moved": float(np.abs(first - last).mean())}))
 
 
 @pytest.mark.metaworld
+@pytest.mark.mjx_compile
 def test_mjx_episode_is_rendered_from_device_states(backend, tmp_path):
     """End to end on the MJX port: the env's batched states are copied into the port scene's
     MjData and rendered, one clip per task, and the arm moves in it."""

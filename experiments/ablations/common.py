@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from mtrl_jax.config import Config, ConfigError
+from mtrl_jax.config import DEVICE_ENVS, Config, ConfigError
 
 # The --quick budget on point-mt (5 tasks): a third of point-mt's learning budget (20k
 # transitions, 3.6k updates) with 64 x 64 networks; the rest are point-mt's defaults (batch 320,
@@ -88,7 +88,7 @@ def base_overrides(args: argparse.Namespace) -> dict:
 
 def on_device(env: str) -> bool:
     """Whether seeds of this env train together in one vmapped program."""
-    return env in ("point-mt", "mt10-mjx")
+    return env in DEVICE_ENVS
 
 
 def read_summary(run_dir: str) -> dict | None:

@@ -84,7 +84,9 @@ def make_sac(method: Method, cfg, num_tasks: int, act_dim: int) -> SAC:
         critic_params = jax.vmap(critic.init)(jax.random.split(k_critic, 2))
         shared = method.init_shared(k_shared)
         log_alpha = jnp.full((T,), jnp.log(cfg.init_alpha), jnp.float32)
-        return SACState(actor_params, critic_params, critic_params, shared, log_alpha,
+        # The target starts as a copy, not an alias, so that the state can be donated.
+        target = jax.tree.map(jnp.copy, critic_params)
+        return SACState(actor_params, critic_params, target, shared, log_alpha,
                         net_opt.init(actor_params), net_opt.init(critic_params),
                         net_opt.init(shared), alpha_opt.init(log_alpha), jnp.zeros((), jnp.int32))
 

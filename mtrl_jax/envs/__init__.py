@@ -5,6 +5,27 @@ from __future__ import annotations
 from mtrl_jax.config import Config, ConfigError
 
 
+def metaworld_task_names() -> tuple[str, ...]:
+    """Every v3 task Meta-World knows (the names --mt1-task accepts on CPU Meta-World)."""
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+    return tuple(ALL_V3_ENVIRONMENTS)
+
+
+def check_mt1_task(task: str, known: tuple[str, ...], where: str) -> None:
+    if task not in known:
+        raise ConfigError(f"--mt1-task {task!r} is not a task of {where}; it has: "
+                          f"{', '.join(sorted(known))}")
+
+
+def check_env(cfg: Config) -> None:
+    """Raise ConfigError if ``--mt1-task`` names no task of the chosen backend (nothing built)."""
+    if cfg.env == "mt1":
+        check_mt1_task(cfg.mt1_task, metaworld_task_names(), "Meta-World")
+    elif cfg.env == "mt1-mjx":
+        from mtrl_jax.envs.mw_tasks import SPECS
+        check_mt1_task(cfg.mt1_task, tuple(SPECS), "the MJX port")
+
+
 def make_env(cfg: Config, seed: int | None = None):
     """The training environment named by ``cfg.env`` (a resolved Config)."""
     seed = cfg.seed if seed is None else seed
@@ -12,12 +33,19 @@ def make_env(cfg: Config, seed: int | None = None):
         from mtrl_jax.envs.point_mt import PointMT
         return PointMT(envs_per_task=cfg.envs_per_task)
     if cfg.env in ("mt10", "mt50", "mt1"):
+        check_env(cfg)
         from mtrl_jax.envs.metaworld import MetaWorldEnv
         return MetaWorldEnv(cfg.env.upper(), seed=seed, mt1_task=cfg.mt1_task)
-    if cfg.env == "mt10-mjx":
+    if cfg.env in ("mt10-mjx", "mt1-mjx"):
         try:
             from mtrl_jax.envs.mjx import MJXMultiTaskEnv
         except ImportError as err:
-            raise ConfigError(f"--env mt10-mjx is not available: {err}") from err
-        return MJXMultiTaskEnv(envs_per_task=cfg.envs_per_task, seed=seed)
-    raise ConfigError(f"unknown --env {cfg.env!r}: choose point-mt, mt10, mt50, mt1 or mt10-mjx")
+            raise ConfigError(f"--env {cfg.env} is not available: {err}") from err
+        if cfg.env == "mt10-mjx":
+            return MJXMultiTaskEnv(envs_per_task=cfg.envs_per_task, seed=seed)
+        check_env(cfg)
+        # MT1's goals (metaworld.MT1(task, seed)), as the CPU mt1 env draws them.
+        return MJXMultiTaskEnv(envs_per_task=cfg.envs_per_task, tasks=(cfg.mt1_task,), seed=seed,
+                               goal_benchmark=(cfg.mt1_task,))
+    raise ConfigError(f"unknown --env {cfg.env!r}: choose point-mt, mt10, mt50, mt1, mt10-mjx "
+                      "or mt1-mjx")

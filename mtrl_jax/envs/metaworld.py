@@ -112,7 +112,9 @@ class MetaWorldEnv:
                 pass
 
         if not hasattr(self, "_eval_vec"):
-            self._eval_vec = make_vector_env(self.benchmark, self.seed + 10_000, self.mt1_task,
+            # The benchmark's own pre-sampled goals (the seed draws them), as the MJX port's
+            # evaluation uses.
+            self._eval_vec = make_vector_env(self.benchmark, self.seed, self.mt1_task,
                                              evaluation=True)
             self._eval_vec.call("toggle_sample_tasks_on_reset", True)
         _, _, per_task, _ = evaluation(Agent(), self._eval_vec, num_episodes=episodes)

@@ -69,7 +69,7 @@ def task_names_for(cfg, num_tasks: int) -> tuple[str, ...]:
     elif cfg.env in ("mt10", "mt10-mjx"):
         from mtrl_jax.envs.metaworld import MT10_TASKS
         names = MT10_TASKS
-    elif cfg.env == "mt1":
+    elif cfg.env in ("mt1", "mt1-mjx"):
         names = (cfg.mt1_task,)
     else:
         from metaworld.env_dict import MT50_V3

@@ -17,7 +17,7 @@ def run_episode(task, model, rand_vec, n_steps=500, policy="expert", seed=0, sto
     """Returns dict(success (n,), reward (n,), hand (n,3), obj (n,3))."""
     import jax
     import mujoco
-    from jax.experimental import enable_x64
+    from mtrl_jax.jax_compat import enable_x64
 
     spec = SPECS[task]
     data = mujoco.MjData(model)

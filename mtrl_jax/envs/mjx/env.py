@@ -134,21 +134,25 @@ class _Task:
 
 
 class MJXMultiTaskEnv:
-    """MT10 (or a subset via ``tasks``) on MJX with the shared env interface (mtrl_jax.envs.base)."""
+    """MT10 (or a subset via ``tasks``) on MJX with the shared env interface (mtrl_jax.envs.base).
+
+    The goals are Meta-World's draws for ``seed`` of the benchmark ``goal_benchmark`` (task
+    names in the benchmark's order): MT10's by default, ``(task,)`` for MT1's."""
 
     on_device = True
     obs_dim = OBS_DIM
     act_dim = ACT_DIM
 
     def __init__(self, envs_per_task: int = 1, tasks: tuple = MT10_TASKS, seed: int = 0,
-                 max_episode_steps: int = MAX_EPISODE_STEPS, iterations: int = 4, ls_iterations: int = 8):
+                 max_episode_steps: int = MAX_EPISODE_STEPS, iterations: int = 4, ls_iterations: int = 8,
+                 goal_benchmark: Optional[tuple] = None):
         self.envs_per_task = int(envs_per_task)
         self.task_names = tuple(tasks)
         self.num_tasks = len(self.task_names)
         self.max_episode_steps = int(max_episode_steps)
-        # Meta-World's MT10 goals for this seed (a subset keeps MT10's draws for its tasks)
-        goals = sample_rand_vecs(MT10_TASKS, seed) if set(self.task_names) <= set(MT10_TASKS) else \
-            sample_rand_vecs(self.task_names, seed)
+        if goal_benchmark is None:  # a subset of MT10 keeps MT10's draws for its tasks
+            goal_benchmark = MT10_TASKS if set(self.task_names) <= set(MT10_TASKS) else self.task_names
+        goals = sample_rand_vecs(tuple(goal_benchmark), seed)
         self._tasks = [_Task(n, goals[n], iterations, ls_iterations) for n in self.task_names]
 
     def with_envs(self, envs_per_task: int) -> "MJXMultiTaskEnv":

@@ -1,0 +1,103 @@
+"""Merge the sections of benchmarks/gpu_check.sh into one markdown table:
+
+    python benchmarks/gpu_table.py OUT_DIR        # reads OUT_DIR/status.txt and the section logs
+
+Rows: check | setting | figure | section status. A section that failed or ran past its limit
+still gets its row, with its exit code and the last line of its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def table_rows(log: str) -> list[list[str]]:
+    """The body rows of the markdown tables in a log (header and rule rows dropped)."""
+    rows = []
+    for line in log.splitlines():
+        if not line.startswith("|") or set(line) <= set("|-: "):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] in ("algo", "tasks"):
+            continue
+        rows.append(cells)
+    return rows
+
+
+def read(out_dir: str, name: str) -> str:
+    path = os.path.join(out_dir, f"{name}.log")
+    return open(path, errors="replace").read() if os.path.exists(path) else ""
+
+
+def status(out_dir: str) -> dict:
+    out = {}
+    path = os.path.join(out_dir, "status.txt")
+    if os.path.exists(path):
+        for line in open(path):
+            name, rc, seconds = line.split()
+            out[name] = (int(rc), int(seconds))
+    return out
+
+
+def state(sections: dict, name: str, log: str) -> str:
+    if name not in sections:
+        return "not run"
+    rc, seconds = sections[name]
+    if rc == 0:
+        return f"ok, {seconds} s"
+    last = next((line for line in reversed(log.splitlines()) if line.strip()), "")
+    why = "time limit" if rc in (124, 137) else f"exit {rc}"
+    return f"{why} after {seconds} s: {last[-120:]}"
+
+
+def training_rows(out_dir: str) -> list[tuple[str, str]]:
+    run_dir = os.path.join(out_dir, "runs", "mt10-mjx-mtsac")
+    rows = []
+    path = os.path.join(run_dir, "eval.jsonl")
+    if os.path.exists(path):
+        for line in open(path):
+            r = json.loads(line)
+            rows.append((f"{r['env_steps']:,} env steps", f"mean success {r['eval_success']:.3f}"))
+    path = os.path.join(run_dir, "summary.json")
+    if os.path.exists(path):
+        s = json.load(open(path))
+        rows.append(("whole run", f"{s['env_steps']:,} env steps in {s['wall_s']:.0f} s "
+                     f"({s['env_steps'] / max(s['wall_s'], 1e-9):,.0f} env-steps/s, compile "
+                     "included)"))
+    return rows
+
+
+def main(argv=None) -> int:
+    out_dir = (argv or sys.argv[1:])[0]
+    sections = status(out_dir)
+    lines = ["| check | setting | figure | section |", "|---|---|---|---|"]
+    log = read(out_dir, "device")
+    lines.append(f"| device | - | {log.strip().splitlines()[-1] if log.strip() else '?'} | "
+                 f"{state(sections, 'device', log)} |")
+    log = read(out_dir, "update_throughput")
+    for cells in table_rows(log) or [["-"] * 5]:
+        if len(cells) >= 5:
+            lines.append(f"| update_throughput (MT10, batch 1280) | {cells[0]} | "
+                         f"{cells[3]} updates/s, {cells[4]} x MT-SAC | "
+                         f"{state(sections, 'update_throughput', log)} |")
+    for name, label in (("env_one_task", "MJX env, reach-v3"), ("env_mt10", "MJX env, MT10")):
+        log = read(out_dir, name)
+        for cells in table_rows(log) or [["-"] * 7]:
+            if len(cells) >= 7:
+                lines.append(f"| {label} | E = {cells[1]} per task | {cells[6]} env-steps/s, "
+                             f"step {cells[4]} ms, compile {cells[3]} s | {state(sections, name, log)} |")
+            else:
+                lines.append(f"| {label} | E = {cells[1] if len(cells) > 1 else '-'} | "
+                             f"{' '.join(cells[2:])[:150]} | {state(sections, name, log)} |")
+    log = read(out_dir, "train_mt10_mjx")
+    for setting, figure in training_rows(out_dir) or [("-", "-")]:
+        lines.append(f"| mt10-mjx MT-SAC training | {setting} | {figure} | "
+                     f"{state(sections, 'train_mt10_mjx', log)} |")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

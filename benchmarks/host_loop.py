@@ -1,0 +1,148 @@
+"""Env-steps/s of the CPU Meta-World training loop (``mtrl_jax.host_loop``, what
+``experiments/run.py --env mt10`` runs), beside the time of each of its parts, in one run:
+
+    python benchmarks/host_loop.py                         # MT10, mtsac and paco, paper defaults
+    python benchmarks/host_loop.py --algos mtsac --env mt1 --hidden 256 256
+
+Per method: the loop is built, the warm-up is collected with random actions, then ``--rounds``
+interleaved rounds of ``--steps`` vector-env steps each time
+
+- the parts one by one, each waited for: env step (host MuJoCo), action (select_action and its
+  transfer to the host), store (buffer write + episode stats), update (``updates_per_step``
+  SAC updates);
+- the sequential loop (``host_step(overlap=False)``: the update is waited for before the env
+  steps);
+- the overlapped loop (``host_step``, what run.py uses: the env steps while the update runs).
+
+The bound is T / (t_env + t_action + t_store + t_update) env-steps/s, T the number of tasks;
+each loop's ratio to it is printed. Medians over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mtrl_jax.agents.sac import make_sac  # noqa: E402
+from mtrl_jax.buffer import buffer_init  # noqa: E402
+from mtrl_jax.config import Config, resolve  # noqa: E402
+from mtrl_jax.envs import make_env  # noqa: E402
+from mtrl_jax.experiment import enable_compile_cache  # noqa: E402
+from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces  # noqa: E402
+from mtrl_jax.nets import make_method  # noqa: E402
+from mtrl_jax.train import empty_stats, transition_example  # noqa: E402
+
+PARTS = ("env", "action", "store", "update")
+
+
+def build(algo: str, env, args):
+    """The loop's pieces and a carry whose buffer holds the warm-up (random actions)."""
+    overrides = dict(warmup_steps=args.warmup_steps)
+    if args.hidden:
+        overrides["hidden"] = tuple(args.hidden)
+    if args.batch_size:
+        overrides["batch_size"] = args.batch_size
+    cfg = resolve(Config(algo=algo, env=args.env, **overrides), env.num_tasks)
+    method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
+    sac = make_sac(method, cfg, env.num_tasks, env.act_dim)
+    pieces = make_host_pieces(cfg, sac)
+    T, E = env.num_tasks, env.envs_per_task
+    example = transition_example(env.obs_dim, env.act_dim, method.store_spec)
+    _, obs = env.reset()
+    carry = HostCarry(sac.init(jax.random.PRNGKey(0)), buffer_init(example, T, cfg.buffer_size // T),
+                      jnp.asarray(obs), jax.random.PRNGKey(1), 0, empty_stats(T, E))
+    while carry.env_steps < cfg.warmup_steps:
+        carry = host_step(pieces, env, carry, learn=False)[0]
+    carry = host_step(pieces, env, carry, learn=True)[0]  # compiles the update
+    jax.block_until_ready(carry.sac)
+    return pieces, carry
+
+
+def time_parts(pieces, env, carry, steps: int):
+    """Seconds per vector-env step of each part, each waited for, in loop order."""
+    spent = dict.fromkeys(PARTS, 0.0)
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        action, aux = pieces.select_action(carry.sac, carry.obs, carry.key, carry.env_steps)
+        host_action = np.asarray(action)
+        t1 = time.perf_counter()
+        sac_state, _ = pieces.update(carry.sac, carry.buffer, carry.key, carry.env_steps)
+        jax.block_until_ready(sac_state)
+        t2 = time.perf_counter()
+        _, out = env.step(None, host_action)
+        t3 = time.perf_counter()
+        buffer = pieces.store(carry.buffer, carry.obs, action, out, aux)
+        stats = pieces.stats(carry.stats, out.reward, out.success, out.truncated | out.terminated)
+        obs = jnp.asarray(out.obs)
+        jax.block_until_ready((buffer, stats, obs))
+        t4 = time.perf_counter()
+        for name, dt in zip(("action", "update", "env", "store"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            spent[name] += dt
+        carry = HostCarry(sac_state, buffer, obs, carry.key,
+                          carry.env_steps + env.num_tasks * env.envs_per_task, stats)
+    return carry, {k: v / steps for k, v in spent.items()}
+
+
+def time_loop(pieces, env, carry, steps: int, overlap: bool):
+    """(carry, env-steps/s) of ``steps`` loop steps."""
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        carry = host_step(pieces, env, carry, learn=True, overlap=overlap)[0]
+    jax.block_until_ready((carry.sac, carry.buffer))
+    return carry, steps * env.num_tasks * env.envs_per_task / (time.perf_counter() - t0)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--algos", nargs="+", default=["mtsac", "paco"])
+    p.add_argument("--env", default="mt10", choices=("mt10", "mt50", "mt1"))
+    p.add_argument("--steps", type=int, default=20, help="vector-env steps per measurement")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--warmup-steps", type=int, default=1000,
+                   help="random-action transitions collected before timing (fills the buffer)")
+    p.add_argument("--hidden", nargs="+", type=int, help="override the networks' widths")
+    p.add_argument("--batch-size", type=int, help="override the batch size")
+    args = p.parse_args(argv)
+    enable_compile_cache("~/.cache/mtrl_jax/xla")
+    env = make_env(resolve(Config(env=args.env)))
+    T = env.num_tasks * env.envs_per_task
+    print(f"device {jax.devices()[0].device_kind}, --env {args.env} ({T} envs), "
+          f"{args.steps} steps x {args.rounds} rounds, medians", flush=True)
+    built = {algo: build(algo, env, args) for algo in args.algos}
+    results = {algo: {k: [] for k in (*PARTS, "sequential", "overlapped")} for algo in args.algos}
+    for _ in range(args.rounds):
+        for algo in args.algos:
+            pieces, carry = built[algo]
+            carry, parts = time_parts(pieces, env, carry, args.steps)
+            for k, v in parts.items():
+                results[algo][k].append(v)
+            carry, rate = time_loop(pieces, env, carry, args.steps, overlap=False)
+            results[algo]["sequential"].append(rate)
+            carry, rate = time_loop(pieces, env, carry, args.steps, overlap=True)
+            results[algo]["overlapped"].append(rate)
+            built[algo] = (pieces, carry)
+    print("\n| algo | env ms | action ms | store ms | update ms | bound env-steps/s | "
+          "sequential loop | ratio | overlapped loop (run.py) | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for algo in args.algos:
+        r = {k: float(np.median(v)) for k, v in results[algo].items()}
+        bound = T / sum(r[k] for k in PARTS)
+        print(f"| {algo} | {r['env'] * 1e3:.1f} | {r['action'] * 1e3:.2f} | "
+              f"{r['store'] * 1e3:.2f} | {r['update'] * 1e3:.1f} | {bound:.1f} | "
+              f"{r['sequential']:.1f} | {r['sequential'] / bound:.2f} | {r['overlapped']:.1f} | "
+              f"{r['overlapped'] / bound:.2f} |")
+    env.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""MT1 SAC (``--algo mtsac`` on one task) on CPU Meta-World and on the MJX port, side by side:
+
+    python experiments/metaworld_sac.py                          # 3 tasks x 2 backends x 2 seeds
+    python experiments/metaworld_sac.py --backends cpu           # one backend (two processes
+    python experiments/metaworld_sac.py --backends mjx           #  can share the work)
+    python experiments/metaworld_sac.py --finish                 # pair the stops, write tables
+    python experiments/metaworld_sac.py --mt10                   # MT10 MT-SAC on CPU Meta-World
+
+Both backends get the same hyperparameters, budget and evaluation (Meta-World+: 50 goals every
+``--eval-every`` env steps). The port steps ``--mjx-envs`` envs per task and makes as many
+updates per vector step, so updates per transition are 1 on both. Every run stops once two
+evaluations in a row reach ``--stop-success`` on every seed; ``--finish`` then continues (from
+its checkpoint) every run of a task that stopped before the latest stop of that task, so that
+the CPU and port curves of a task end at the same step. Run folders are
+``OUT/<task>-<backend>-s<seeds>``; a finished one (summary.json) is skipped, an interrupted
+one resumes from its checkpoint. ``--finish`` writes ``OUT/results.json`` and, with
+``--results-dir``, copies each run's config and evaluations there and draws each task's curves
+with ``mtrl_jax.report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TASKS = ("reach-v3", "drawer-close-v3", "window-close-v3")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", nargs="+", default=list(TASKS))
+    p.add_argument("--backends", nargs="+", default=["cpu", "mjx"], choices=("cpu", "mjx"))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--max-steps", type=int, default=300_000, help="env steps per run at most")
+    p.add_argument("--eval-every", type=int, default=25_000)
+    p.add_argument("--stop-success", type=float, default=0.95)
+    p.add_argument("--hidden", nargs="+", type=int, default=[256, 256],
+                   help="network widths of every run (MT1 default: 400 400 400)")
+    p.add_argument("--mjx-envs", type=int, default=5, help="port envs per task")
+    p.add_argument("--out-dir", default="runs/metaworld_sac")
+    p.add_argument("--finish", action="store_true")
+    p.add_argument("--results-dir", help="with --finish: where the tables, curves and run records go")
+    p.add_argument("--mt10", action="store_true", help="MT10 MT-SAC on CPU Meta-World instead")
+    p.add_argument("--mt10-steps", type=int, default=300_000)
+    p.add_argument("--mt10-eval-every", type=int, default=100_000)
+    return p
+
+
+def run_name(task: str, backend: str, seeds) -> str:
+    return f"{task}-{backend}-s{'_'.join(map(str, seeds))}"
+
+
+def run_configs(args) -> list:
+    """One Config per run: CPU runs one seed each, the port all seeds in one vmapped program."""
+    from mtrl_jax.config import Config
+    common = dict(algo="mtsac", hidden=tuple(args.hidden), total_steps=args.max_steps,
+                  buffer_size=args.max_steps, eval_every=args.eval_every, eval_episodes=50,
+                  checkpoint_every=args.eval_every, early_stop_success=args.stop_success,
+                  out_dir=args.out_dir)
+    E = args.mjx_envs
+    if args.eval_every % E:
+        raise SystemExit(f"error: --eval-every {args.eval_every} is not a multiple of --mjx-envs {E}")
+    per_call = args.eval_every // E
+    while per_call > 1000 and per_call % 2 == 0:
+        per_call //= 2
+    configs = []
+    for task in args.tasks:
+        for backend in args.backends:
+            if backend == "cpu":
+                configs += [Config(env="mt1", mt1_task=task, seed=s,
+                                   run_name=run_name(task, "cpu", [s]), **common)
+                            for s in args.seeds]
+            else:
+                configs.append(Config(env="mt1-mjx", mt1_task=task, seeds=tuple(args.seeds),
+                                      envs_per_task=E, updates_per_step=E,
+                                      steps_per_call=per_call,
+                                      run_name=run_name(task, "mjx", args.seeds), **common))
+    return configs
+
+
+def run_or_resume(cfg) -> dict:
+    """Run ``cfg``; skip it if finished, resume it if it has a checkpoint."""
+    from mtrl_jax import checkpoint
+    from mtrl_jax.experiment import run
+    run_dir = os.path.join(cfg.out_dir, cfg.run_name)
+    summary_path = os.path.join(run_dir, "summary.json")
+    if os.path.exists(summary_path):
+        with open(summary_path) as f:
+            return json.load(f)
+    if os.path.exists(os.path.join(run_dir, "config.json")):
+        if checkpoint.latest_step(run_dir) is not None:
+            return run(cfg.__class__(resume=run_dir, total_steps=cfg.total_steps))
+        shutil.rmtree(run_dir)
+    return run(cfg)
+
+
+def evaluations(run_dir: str) -> dict:
+    """{seed: {env_steps: mean success}} from a run's eval.jsonl."""
+    out: dict = {}
+    with open(os.path.join(run_dir, "eval.jsonl")) as f:
+        for line in f:
+            row = json.loads(line)
+            out.setdefault(row["seed"], {})[row["env_steps"]] = row["eval_success"]
+    return out
+
+
+def finish(args) -> int:
+    """Continue each task's early-stopped runs to the task's latest stop; write the tables."""
+    from mtrl_jax.config import Config
+    from mtrl_jax.experiment import run
+    configs = run_configs(args)
+    results = {}
+    for task in args.tasks:
+        dirs = {c.run_name: os.path.join(args.out_dir, c.run_name) for c in configs
+                if c.mt1_task == task}
+        missing = [d for d in dirs.values() if not os.path.exists(os.path.join(d, "summary.json"))]
+        if missing:
+            print(f"{task}: runs not finished yet: {', '.join(missing)}", file=sys.stderr)
+            continue
+        steps = {name: json.load(open(os.path.join(d, "summary.json")))["env_steps"]
+                 for name, d in dirs.items()}
+        stop = max(steps.values())
+        for name, d in dirs.items():
+            if steps[name] < stop:
+                os.remove(os.path.join(d, "summary.json"))
+                run(Config(resume=d, total_steps=stop, early_stop_min_steps=stop))
+        results[task] = {name: evaluations(d) for name, d in dirs.items()}
+    with open(os.path.join(args.out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    if args.results_dir:
+        write_results(args, results)
+    print(json.dumps(table_rows(results), indent=1))
+    return 0
+
+
+def table_rows(results: dict) -> list:
+    """Rows task, backend, env_steps, per-seed success, mean."""
+    rows = []
+    for task, runs in results.items():
+        for name, per_seed in runs.items():
+            backend = "cpu" if "-cpu-" in name else "mjx"
+            for seed, curve in per_seed.items():
+                for step, value in curve.items():
+                    rows.append(dict(task=task, backend=backend, seed=int(seed),
+                                     env_steps=int(step), success=value))
+    return rows
+
+
+def write_results(args, results: dict) -> None:
+    """Copy the run records (config, eval, summary) and draw each task's curves."""
+    from mtrl_jax.report import make_report
+    for task in results:
+        kept = []
+        for name in results[task]:
+            src, dst = os.path.join(args.out_dir, name), os.path.join(args.results_dir, "runs", name)
+            os.makedirs(dst, exist_ok=True)
+            for f in ("config.json", "eval.jsonl", "summary.json", "eval_table.md"):
+                shutil.copy(os.path.join(src, f), dst)
+            kept.append(dst)
+        make_report(kept, os.path.join(args.results_dir, task), reps=200)
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    from mtrl_jax.config import Config, ConfigError
+    try:
+        if args.mt10:
+            run_or_resume(Config(algo="mtsac", env="mt10", total_steps=args.mt10_steps,
+                                 eval_every=args.mt10_eval_every,
+                                 checkpoint_every=args.mt10_eval_every,
+                                 buffer_size=max(args.mt10_steps, 10_000),
+                                 run_name=f"mt10-mtsac-s{args.seeds[0]}", seed=args.seeds[0],
+                                 out_dir=args.out_dir))
+            return 0
+        if args.finish:
+            return finish(args)
+        for cfg in run_configs(args):
+            summary = run_or_resume(cfg)
+            print(f"{cfg.run_name}: {summary['mean_success']:.3f} at {summary['env_steps']} "
+                  "env steps", flush=True)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

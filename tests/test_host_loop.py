@@ -1,0 +1,200 @@
+"""The host training loop (CPU Meta-World's): nothing large copied per step, a progress line by
+wall time when steps are slow, early stopping, bad MT1 task names."""
+
+import io
+import os
+import sys
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mtrl_jax.agents.sac import make_sac
+from mtrl_jax.buffer import buffer_init
+from mtrl_jax.config import Config, resolve
+from mtrl_jax.envs import make_env
+from mtrl_jax.envs.base import StepOut
+from mtrl_jax.experiment import EarlyStop, train_on_host
+from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
+from mtrl_jax.logging import RunLogger
+from mtrl_jax.nets import make_method
+from mtrl_jax.train import empty_stats, make_train, transition_example
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
+import run as run_cli  # noqa: E402
+
+OBS, ACT = 39, 4
+
+
+class SlowHostEnv:
+    """A host env (the CPU Meta-World interface) of T tasks whose step sleeps ``delay`` s."""
+
+    obs_dim, act_dim, envs_per_task, max_episode_steps, on_device = OBS, ACT, 1, 500, False
+
+    def __init__(self, num_tasks=2, delay=0.0):
+        self.num_tasks, self.delay = num_tasks, delay
+        self.task_names = tuple(f"task{i}" for i in range(num_tasks))
+        self.steps = 0
+
+    def _obs(self):
+        return np.full((self.num_tasks, 1, OBS), 0.01 * self.steps, np.float32)
+
+    def reset(self, key=None, goal_index=None):
+        return None, self._obs()
+
+    def step(self, state, action, key=None):
+        time.sleep(self.delay)
+        self.steps += 1
+        obs = self._obs()
+        col = np.zeros((self.num_tasks, 1))
+        return None, StepOut(obs, obs, col.astype(np.float32) + 1.0, col.astype(bool),
+                             col.astype(bool), col.astype(bool))
+
+    def evaluate(self, policy, episodes=50):
+        policy(self._obs())
+        return np.zeros(self.num_tasks)
+
+
+def tiny_cfg(**kw):
+    base = dict(algo="mtsac", env="mt10", hidden=(8,), batch_size=4, buffer_size=2_000,
+                warmup_steps=4, eval_every=0, checkpoint_every=0, compile_cache=None)
+    return resolve(Config(**{**base, **kw}), 2)
+
+
+def pieces_and_carry(cfg, env):
+    method = make_method(cfg, OBS, ACT, env.num_tasks)
+    sac = make_sac(method, cfg, env.num_tasks, ACT)
+    example = transition_example(OBS, ACT, method.store_spec)
+    _, obs = env.reset()
+    carry = HostCarry(sac.init(jax.random.PRNGKey(0)),
+                      buffer_init(example, env.num_tasks, cfg.buffer_size // env.num_tasks),
+                      jnp.asarray(obs), jax.random.PRNGKey(1), 0, empty_stats(env.num_tasks, 1))
+    return sac, make_host_pieces(cfg, sac), carry
+
+
+def test_store_and_update_donate_their_state_and_the_loop_writes_the_buffer():
+    """store consumes the buffer it is given and update the SAC state (the input arrays are
+    deleted: written in place, not copied); the loop still fills the rings and updates."""
+    env = SlowHostEnv()
+    cfg = tiny_cfg()
+    _, pieces, carry = pieces_and_carry(cfg, env)
+    for _ in range(cfg.warmup_steps // env.num_tasks):
+        carry = host_step(pieces, env, carry, learn=False)[0]
+    old_buffer, old_sac = carry.buffer, carry.sac
+    carry, out, info, _ = host_step(pieces, env, carry, learn=True)
+    jax.block_until_ready((carry.buffer, carry.sac))
+    assert all(x.is_deleted() for x in jax.tree.leaves(old_buffer))
+    assert all(x.is_deleted() for x in jax.tree.leaves(old_sac))
+    assert np.asarray(carry.buffer.size).tolist() == [3, 3]
+    assert int(carry.sac.steps) == 1 and np.isfinite(float(info["total_loss"]))
+    # the third transition's obs is the one the env returned at its second step
+    np.testing.assert_allclose(np.asarray(carry.buffer.data["obs"][:, 2, 0]), [0.02, 0.02])
+    # the sequential form gives the same state as the overlapped one
+    a = host_step(pieces, env, carry, learn=True, overlap=False)[0]
+    assert int(a.sac.steps) == 2
+
+
+def test_device_training_chunk_copies_no_buffer_sized_array():
+    """The device loop passes the buffer through lax.cond (warm-up or not) inside a scan: the
+    compiled chunk must write it in place, with no copy of a (T, capacity, ...) array."""
+    import re
+    from mtrl_jax.envs.point_mt import PointMT
+    cfg = resolve(Config(algo="mtsac", env="point-mt", hidden=(8,), buffer_size=5 * 1237,
+                         steps_per_call=3, batch_size=10, warmup_steps=5), 5)
+    env = PointMT(envs_per_task=1)
+    sac = make_sac(make_method(cfg, env.obs_dim, env.act_dim, 5), cfg, 5, env.act_dim)
+    init, chunk = make_train(cfg, env, sac)
+    state = jax.jit(init)(jax.random.PRNGKey(0))
+    hlo = jax.jit(chunk, donate_argnums=0).lower(state).compile().as_text()
+    buffer_ops = [line for line in hlo.splitlines() if re.search(r"= \w+\[5,1237[,\]]", line)]
+    assert any(" scatter(" in op or "scatter" in op for op in buffer_ops)  # the writes are found
+    assert not [op for op in buffer_ops if re.search(r"\b(copy|copy-start)\(", op)]
+
+
+class TimedStream(io.StringIO):
+    """Records the time of every write (the progress bar's redraws)."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def write(self, s):
+        self.times.append((time.perf_counter(), s))
+        return super().write(s)
+
+
+def test_progress_is_drawn_by_wall_time_while_steps_are_slow(tmp_path):
+    """Env steps of 0.25 s and a chunk of 1000 steps: the bar still appears at once, says what
+    runs, and redraws with the step count and rates every ``progress_every`` seconds."""
+    env = SlowHostEnv(delay=0.25)
+    cfg = tiny_cfg(total_steps=28, progress_every=0.5, steps_per_call=1000)
+    method = make_method(cfg, OBS, ACT, env.num_tasks)
+    sac = make_sac(method, cfg, env.num_tasks, ACT)
+    stream = TimedStream()
+    start = time.perf_counter()
+    logger = RunLogger(str(tmp_path), cfg.total_steps, 0, True, cfg.progress_every, stream)
+    summary = train_on_host(cfg, env, sac, (0,), str(tmp_path), False, logger)
+    logger.close()
+    assert summary["env_steps"] == 28
+    draws = [(t - start, s) for t, s in stream.times if "step" in s]
+    assert draws and draws[0][0] < 1.0
+    text = "".join(s for _, s in draws)
+    assert "warm-up (random actions)" in text and "training" in text and "compiling" in text
+    # mid-run redraws that show steps done and a measured rate (not only at chunk ends)
+    mid = [s for _, s in draws if "/28" in s and "env-steps/s=" in s and "env-steps/s=-" not in s
+           and " 28/28" not in s]
+    assert mid, text[-2000:]
+    gaps = np.diff([t for t, _ in draws])
+    assert gaps.max() < cfg.progress_every + 1.0
+
+
+def test_early_stop_needs_two_evaluations_in_a_row_on_every_seed():
+    stop = EarlyStop(tiny_cfg(early_stop_success=0.9, early_stop_min_steps=300))
+    assert not stop(100, np.array([[0.95]]))
+    assert not stop(200, np.array([[0.95]]))       # two in a row, but before min steps
+    assert stop(300, np.array([[0.9]]))
+    stop = EarlyStop(tiny_cfg(early_stop_success=0.9))
+    assert not stop(100, np.array([[1.0], [0.8]]))  # one seed below
+    assert not stop(200, np.array([[1.0], [0.95]]))
+    assert not stop(300, np.array([[0.5], [1.0]]))
+    assert not stop(400, np.array([[1.0], [1.0]]))
+    assert stop(500, np.array([[1.0], [0.92]]))
+    assert not EarlyStop(tiny_cfg())(100, np.ones((1, 1)))
+
+
+@pytest.mark.metaworld
+@pytest.mark.parametrize("env,task,listed", [("mt1", "nonexistent-v3", "bin-picking-v3"),
+                                             ("mt1-mjx", "bin-picking-v3", "drawer-close-v3")])
+def test_unknown_mt1_task_is_a_one_line_error(tmp_path, capsys, env, task, listed):
+    code = run_cli.main(["--env", env, "--mt1-task", task, "--out-dir", str(tmp_path),
+                         "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert task in err and listed in err
+    assert not os.listdir(tmp_path)  # nothing written
+
+
+def test_make_env_mt1_mjx_uses_mt1_goals():
+    """mt1-mjx draws its 50 goals as metaworld.MT1(task, seed) does (the CPU mt1 env's)."""
+    pytest.importorskip("mujoco.mjx")
+    from mtrl_jax.envs.mw_tasks import sample_rand_vecs
+    env = make_env(resolve(Config(env="mt1-mjx", mt1_task="drawer-close-v3", seed=3)), 3)
+    assert env.task_names == ("drawer-close-v3",) and env.num_tasks == 1
+    np.testing.assert_allclose(np.asarray(env.goals[0]),
+                               sample_rand_vecs(("drawer-close-v3",), 3)["drawer-close-v3"],
+                               rtol=1e-6)
+
+
+def test_logger_heartbeat_stops_on_close(tmp_path):
+    stream = TimedStream()
+    logger = RunLogger(str(tmp_path), 10, 0, True, 0.05, stream)
+    time.sleep(0.3)
+    logger.close()
+    n = len(stream.times)
+    time.sleep(0.3)
+    assert len(stream.times) == n >= 3
+    assert not [t for t in threading.enumerate() if t is getattr(logger, "_thread", None)
+                and t.is_alive()]
