@@ -121,7 +121,10 @@ def finish(args) -> int:
                 if c.mt1_task == task}
         missing = [d for d in dirs.values() if not os.path.exists(os.path.join(d, "summary.json"))]
         if missing:
-            print(f"{task}: runs not finished yet: {', '.join(missing)}", file=sys.stderr)
+            print(f"{task}: runs not finished: {', '.join(missing)}; reported up to their last "
+                  "evaluation, not paired", file=sys.stderr)
+            results[task] = {name: evaluations(d) for name, d in dirs.items()
+                             if os.path.exists(os.path.join(d, "eval.jsonl"))}
             continue
         steps = {name: json.load(open(os.path.join(d, "summary.json")))["env_steps"]
                  for name, d in dirs.items()}
@@ -152,16 +155,42 @@ def table_rows(results: dict) -> list:
     return rows
 
 
+def markdown_table(results: dict) -> str:
+    """Task x backend x evaluation step: success per seed and their mean."""
+    rows = table_rows(results)
+    seeds = sorted({r["seed"] for r in rows})
+    lines = ["| task | backend | env steps | " + " | ".join(f"seed {s}" for s in seeds)
+             + " | mean |", "|---|---|---|" + "---|" * (len(seeds) + 1)]
+    keys = sorted({(r["task"], r["backend"], r["env_steps"]) for r in rows})
+    for task, backend, step in keys:
+        vals = {r["seed"]: r["success"] for r in rows
+                if (r["task"], r["backend"], r["env_steps"]) == (task, backend, step)}
+        cells = [f"{vals[s]:.2f}" if s in vals else "-" for s in seeds]
+        mean = sum(vals.values()) / len(vals)
+        lines.append(f"| {task} | {backend} | {step:,} | " + " | ".join(cells) + f" | {mean:.3f} |")
+    return "\n".join(lines)
+
+
 def write_results(args, results: dict) -> None:
-    """Copy the run records (config, eval, summary) and draw each task's curves."""
+    """Copy the run records (config, eval, summary), write the table and draw each task's
+    curves (CPU and port on the same axes)."""
     from mtrl_jax.report import make_report
+    os.makedirs(args.results_dir, exist_ok=True)
+    with open(os.path.join(args.results_dir, "mt1_table.md"), "w") as f:
+        f.write(markdown_table(results) + "\n")
     for task in results:
         kept = []
         for name in results[task]:
             src, dst = os.path.join(args.out_dir, name), os.path.join(args.results_dir, "runs", name)
             os.makedirs(dst, exist_ok=True)
             for f in ("config.json", "eval.jsonl", "summary.json", "eval_table.md"):
-                shutil.copy(os.path.join(src, f), dst)
+                if os.path.exists(os.path.join(src, f)):
+                    shutil.copy(os.path.join(src, f), dst)
+            if not os.path.exists(os.path.join(src, "summary.json")):
+                last = max(max(curve) for curve in results[task][name].values())
+                with open(os.path.join(dst, "stopped.json"), "w") as f:
+                    json.dump({"env_steps": last, "reason": "stopped unfinished (time limit of "
+                               "the session that ran it); reported up to its last evaluation"}, f)
             kept.append(dst)
         make_report(kept, os.path.join(args.results_dir, task), reps=200)
 

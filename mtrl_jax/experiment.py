@@ -173,6 +173,16 @@ def finish_run(logger, cfg, run_dir, env, seeds, success, env_steps, wall):
             "mean_success": float(np.mean(success)), "wall_s": wall}
 
 
+def record_eval(logger, cfg, env, seeds, stop: EarlyStop, env_steps: int, success) -> bool:
+    """Log an evaluation (S, T); True when the early stop ends the run here."""
+    logger.log_eval(env_steps, env.task_names, success, seeds)
+    if stop(env_steps, success):
+        logger.write(f"early stop at {env_steps} env steps: two evaluations in a row "
+                     f">= {cfg.early_stop_success}")
+        return True
+    return False
+
+
 def phase_name(env_steps: int, cfg: Config) -> str:
     return "warm-up (random actions)" if env_steps < cfg.warmup_steps else "training"
 
@@ -207,11 +217,8 @@ def train_on_device(cfg, env, sac, seeds, run_dir, resuming, logger) -> dict:
         if crossed(before, env_steps, cfg.eval_every) and env_steps < cfg.total_steps:
             logger.phase("evaluating")
             success = np.asarray(evaluate(state.sac, eval_keys(env_steps)))
-            logger.log_eval(env_steps, env.task_names, success, seeds)
             evaluated_at = env_steps
-            if stop(env_steps, success):
-                logger.write(f"early stop at {env_steps} env steps: two evaluations in a row "
-                             f">= {cfg.early_stop_success}")
+            if record_eval(logger, cfg, env, seeds, stop, env_steps, success):
                 break
         if crossed(before, env_steps, cfg.checkpoint_every) and env_steps < cfg.total_steps:
             checkpoint.save(run_dir, env_steps, state)
@@ -285,12 +292,9 @@ def train_on_host(cfg, env, sac, seeds, run_dir, resuming, logger) -> dict:
             carry = carry._replace(stats=reset_counts(stats))
         if crossed(before, env_steps, cfg.eval_every) and env_steps < cfg.total_steps:
             success = evaluate(carry)
-            logger.log_eval(env_steps, env.task_names, success, seeds)
             logger.phase(phase)
             evaluated_at = env_steps
-            if stop(env_steps, success):
-                logger.write(f"early stop at {env_steps} env steps: two evaluations in a row "
-                             f">= {cfg.early_stop_success}")
+            if record_eval(logger, cfg, env, seeds, stop, env_steps, success):
                 break
         if crossed(before, env_steps, cfg.checkpoint_every) and env_steps < cfg.total_steps:
             checkpoint.save(run_dir, env_steps, as_train_state(carry))

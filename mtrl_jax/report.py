@@ -105,14 +105,17 @@ def load_run(run_dir: str) -> Run:
     rows = read_jsonl(eval_path)
     if not rows:
         raise SkippedRun("eval.jsonl is empty (the run has not evaluated yet)")
-    summary_path = os.path.join(run_dir, "summary.json")
     end = None
-    if os.path.exists(summary_path):
-        try:
-            with open(summary_path) as f:
-                end = json.load(f).get("env_steps")
-        except json.JSONDecodeError:
-            pass
+    # summary.json: a finished run (an early stop ends before total_steps); stopped.json: a
+    # run stopped from outside, reported up to the step it names.
+    for name in ("summary.json", "stopped.json"):
+        path = os.path.join(run_dir, name)
+        if end is None and os.path.exists(path):
+            try:
+                with open(path) as f:
+                    end = json.load(f).get("env_steps")
+            except json.JSONDecodeError:
+                pass
     return runs_from_rows(run_dir, config, rows, end)
 
 
