@@ -25,8 +25,9 @@ export PYTHONPATH=$PWD:${PYTHONPATH:-}
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false MUJOCO_GL=egl
 : > "$OUT_DIR/status.txt"
 
-section() {  # name, seconds, command...
-  local name=$1 limit=$2 start rc
+section() {  # name, seconds (times LIMIT_SCALE, default 1: a dry run of the plumbing), command...
+  local name=$1 limit start rc
+  limit=$(awk "BEGIN { printf \"%d\", $2 * ${LIMIT_SCALE:-1} + 1 }")
   shift 2
   start=$(date +%s)
   timeout "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1
@@ -35,11 +36,11 @@ section() {  # name, seconds, command...
   echo "$name: exit $rc after $(( $(date +%s) - start )) s"
 }
 
-section device 30 $PY -c "import jax; d = jax.devices()[0]; print(d.device_kind, jax.__version__, jax.device_count())"
-section update_throughput 100 $PY benchmarks/update_throughput.py --iters 10 --scan 10 --rounds 1
-section env_one_task 80 $PY benchmarks/env_throughput.py --tasks reach-v3 --envs 1 128 1024 --steps 20 --no-cpu
-section train_mt10_mjx 130 $PY experiments/run.py --algo mtsac --env mt10-mjx --total-steps 480000 \
+section device 20 $PY -c "import jax; d = jax.devices()[0]; print(d.device_kind, jax.__version__, jax.device_count())"
+section update_throughput 150 $PY benchmarks/update_throughput.py --iters 5 --scan 5 --rounds 1
+section env_one_task 70 $PY benchmarks/env_throughput.py --tasks reach-v3 --envs 1 128 1024 --steps 20 --no-cpu
+section train_mt10_mjx 110 $PY experiments/run.py --algo mtsac --env mt10-mjx --total-steps 480000 \
   --eval-every 160000 --checkpoint-every 0 --steps-per-call 250 --no-progress \
   --out-dir "$OUT_DIR/runs" --run-name mt10-mjx-mtsac
-section env_mt10 120 $PY benchmarks/env_throughput.py --envs 1024 128 1 --steps 20 --no-cpu
+section env_mt10 110 $PY benchmarks/env_throughput.py --envs 1024 128 1 --steps 20 --no-cpu
 $PY benchmarks/gpu_table.py "$OUT_DIR" | tee "$OUT_DIR/gpu_check.md"

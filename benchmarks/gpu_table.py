@@ -77,14 +77,19 @@ def main(argv=None) -> int:
     lines.append(f"| device | - | {log.strip().splitlines()[-1] if log.strip() else '?'} | "
                  f"{state(sections, 'device', log)} |")
     log = read(out_dir, "update_throughput")
-    for cells in table_rows(log) or [["-"] * 5]:
-        if len(cells) >= 5:
-            lines.append(f"| update_throughput (MT10, batch 1280) | {cells[0]} | "
-                         f"{cells[3]} updates/s, {cells[4]} x MT-SAC | "
-                         f"{state(sections, 'update_throughput', log)} |")
+    label = "update_throughput (MT10, batch 1280)"
+    rows = [c for c in table_rows(log) if len(c) >= 5]
+    for cells in rows:
+        lines.append(f"| {label} | {cells[0]} | {cells[3]} updates/s, {cells[4]} x MT-SAC | "
+                     f"{state(sections, 'update_throughput', log)} |")
+    if not rows:
+        lines.append(f"| {label} | - | no result | {state(sections, 'update_throughput', log)} |")
     for name, label in (("env_one_task", "MJX env, reach-v3"), ("env_mt10", "MJX env, MT10")):
         log = read(out_dir, name)
-        for cells in table_rows(log) or [["-"] * 7]:
+        rows = table_rows(log)
+        if not rows:
+            lines.append(f"| {label} | - | no result | {state(sections, name, log)} |")
+        for cells in rows:
             if len(cells) >= 7:
                 lines.append(f"| {label} | E = {cells[1]} per task | {cells[6]} env-steps/s, "
                              f"step {cells[4]} ms, compile {cells[3]} s | {state(sections, name, log)} |")
