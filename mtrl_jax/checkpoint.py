@@ -7,6 +7,18 @@ from __future__ import annotations
 import os
 
 import jax
+import jax.numpy as jnp
+
+
+def _fill_empty(tree):
+    """Zero-size arrays (an MJX model without actuator activations has ``data.act`` of shape
+    (E, 0)), which orbax refuses to save, as one-element placeholders of their dtype."""
+    return jax.tree.map(lambda x: jnp.zeros((1,), x.dtype) if x.size == 0 else x, tree)
+
+
+def _restore_empty(restored, target):
+    return jax.tree.map(lambda r, t: jnp.zeros(t.shape, t.dtype) if t.size == 0 else r,
+                        restored, target)
 
 
 def _manager(run_dir: str, max_to_keep: int = 2):
@@ -20,7 +32,7 @@ def save(run_dir: str, step: int, state) -> None:
     """Save ``state`` (a pytree of arrays) as checkpoint ``step`` and wait until it is on disk."""
     import orbax.checkpoint as ocp
     mngr = _manager(run_dir)
-    mngr.save(step, args=ocp.args.StandardSave(state))
+    mngr.save(step, args=ocp.args.StandardSave(_fill_empty(state)))
     mngr.wait_until_finished()
     mngr.close()
 
@@ -39,7 +51,7 @@ def restore(run_dir: str, target, step: int | None = None):
     import orbax.checkpoint as ocp
     mngr = _manager(run_dir)
     step = mngr.latest_step() if step is None else step
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), target)
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), _fill_empty(target))
     state = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
     mngr.close()
-    return state
+    return _restore_empty(state, target)

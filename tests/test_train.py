@@ -128,3 +128,16 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
         run(Config(resume=first["run_dir"], total_steps=300, progress=False, compile_cache=None))
     assert checkpoint.latest_step(first["run_dir"]) == 100
     assert_trees_equal(final_state(first["run_dir"])["sac"], good["sac"])
+
+
+def test_checkpoint_keeps_zero_size_arrays(tmp_path):
+    """MJX data holds zero-size fields (``act`` without activations): they save and restore."""
+    import jax.numpy as jnp
+    state = {"act": jnp.zeros((3, 0)), "qpos": jnp.arange(6.0).reshape(3, 2),
+             "steps": jnp.int32(7)}
+    checkpoint.save(str(tmp_path), 5, state)
+    target = jax.tree.map(jnp.zeros_like, state)
+    back = checkpoint.restore(str(tmp_path), target)
+    assert back["act"].shape == (3, 0)
+    np.testing.assert_array_equal(np.asarray(back["qpos"]), np.asarray(state["qpos"]))
+    assert int(back["steps"]) == 7
