@@ -132,12 +132,11 @@ def run(cfg: Config) -> dict:
     env = make_env(cfg, seed=seeds[0])
     logger = None
     try:
-        validate(cfg, env.num_tasks)  # before anything is written
-        os.makedirs(run_dir, exist_ok=True)
-        logger = RunLogger(run_dir, cfg.total_steps, 0, cfg.progress, cfg.progress_every)
-        logger.phase("building the networks")
+        validate(cfg, env.num_tasks)  # these raise before anything is written
         method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
         sac = make_sac(method, cfg, env.num_tasks, env.act_dim)
+        os.makedirs(run_dir, exist_ok=True)
+        logger = RunLogger(run_dir, cfg.total_steps, 0, cfg.progress, cfg.progress_every)
         if not resuming:
             write_config(cfg, run_dir)
         loop = train_on_device if env.on_device else train_on_host

@@ -143,12 +143,14 @@ def test_progress_is_drawn_by_wall_time_while_steps_are_slow(tmp_path):
     assert draws and draws[0][0] < 1.0
     text = "".join(s for _, s in draws)
     assert "warm-up (random actions)" in text and "training" in text and "compiling" in text
-    # mid-run redraws that show steps done and a measured rate (not only at chunk ends)
+    # Redraws between chunk ends (the chunk is never reached): the heartbeat, with the steps
+    # done so far and a measured rate. Without it the bar would move only at phase changes.
     mid = [s for _, s in draws if "/28" in s and "env-steps/s=" in s and "env-steps/s=-" not in s
-           and " 28/28" not in s]
-    assert mid, text[-2000:]
+           and " 28/28" not in s and " 0/28" not in s]
+    assert len(mid) >= 3, text[-2000:]
     gaps = np.diff([t for t, _ in draws])
-    assert gaps.max() < cfg.progress_every + 1.0
+    assert np.median(gaps) <= cfg.progress_every + 0.1
+    assert gaps.max() < cfg.progress_every + 3.0  # a first compile may hold the GIL briefly
 
 
 def test_early_stop_needs_two_evaluations_in_a_row_on_every_seed():
