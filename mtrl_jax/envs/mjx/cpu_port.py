@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mtrl_jax.envs.mw_tasks import SPECS, evaluate, reset_obs
+from mtrl_jax.envs.mw_tasks import MOCAP_HIGH, MOCAP_LOW, SPECS, evaluate, reset_obs
 from mtrl_jax.envs.mw_tasks import cpu_ref
-
-MOCAP_LOW = np.array([-0.5, 0.40, 0.05])
-MOCAP_HIGH = np.array([0.5, 1.0, 0.5])
 
 
 def run_episode(task, model, rand_vec, n_steps=500, policy="expert", seed=0, stop_after_success=None):
-    """Returns dict(success (n,), reward (n,), hand (n,3), obj (n,3))."""
+    """``policy``: "expert", "random" or an object with ``get_action`` (see
+    ``cpu_ref.make_policy``). Returns dict(success (n,), reward (n,), hand (n,3), obj (n,3))."""
     import jax
     import mujoco
     from mtrl_jax.jax_compat import enable_x64
@@ -22,7 +20,7 @@ def run_episode(task, model, rand_vec, n_steps=500, policy="expert", seed=0, sto
     spec = SPECS[task]
     data = mujoco.MjData(model)
     probe_fn = cpu_ref._probe_cache(task, model)
-    pol = cpu_ref.expert_policy(task) if policy == "expert" else None
+    pol = cpu_ref.make_policy(task, policy)
     rng = np.random.default_rng(seed)
     hand = int(model.body_mocapid[model.body("mocap").id])
     out = dict(success=[], reward=[], hand=[], obj=[])

@@ -31,6 +31,16 @@ def expert_policy(name):
     return getattr(P, EXPERT_POLICIES[name])()
 
 
+def make_policy(name: str, policy):
+    """``policy`` as an object with ``get_action(obs (39,)) -> (4,)``: "expert" is the task's
+    scripted expert, "random" is None (uniform actions), anything else is used as it is."""
+    if isinstance(policy, str):
+        if policy not in ("expert", "random"):
+            raise ValueError(f"policy {policy!r}: use 'expert', 'random' or an object with get_action")
+        return expert_policy(name) if policy == "expert" else None
+    return policy
+
+
 def make_cpu_env(name: str, rand_vec):
     """A Meta-World v3 env (v2 reward, goal observable, as in MT10) fixed to one reset vector."""
     import metaworld  # noqa: F401  (registers envs)
@@ -62,7 +72,7 @@ def _np_probe(probe_fn, data) -> Probe:
     return Probe(*[np.asarray(x, np.float64) for x in probe_fn(data)])
 
 
-def record(name: str, rand_vec, n_steps: int, policy: str = "random", seed: int = 0, env=None,
+def record(name: str, rand_vec, n_steps: int, policy="random", seed: int = 0, env=None,
            noise: float = 0.0, stop_after_success: int | None = None):
     """Runs one CPU episode (``n_steps`` <= 500; optionally ending ``stop_after_success`` steps
     after the first success) and returns a dict of stacked arrays:
@@ -75,7 +85,7 @@ def record(name: str, rand_vec, n_steps: int, policy: str = "random", seed: int 
     probe_fn = _probe_cache(name, env.model)
     obs, _ = env.reset()
     out = dict(reset_obs=obs.copy(), reset_probe=_np_probe(probe_fn, env.data), reset_consts=env_consts(name, env))
-    pol = expert_policy(name) if policy == "expert" else None
+    pol = make_policy(name, policy)
     rows = []
     first_success = None
     for t in range(n_steps):
@@ -154,9 +164,6 @@ def reset_cpu(name, model, data, rand_vec, prev_fixture_pos=None):
     data.qvel[:] = np.asarray(qvel)
     if fix is not None:
         model.body(spec.fixture_body).pos[:] = np.asarray(fix)
-        mocap = int(model.body_mocapid[model.body(spec.fixture_body).id])
-        if mocap >= 0:  # the MJX port's fixtures are mocap bodies
-            data.mocap_pos[mocap] = np.asarray(fix)
     mujoco.mj_forward(model, data)
     placed = _np_probe(probe_fn, data)
     consts = spec.consts(rv, settled, placed, jnp.asarray(prev_fixture_pos if prev_fixture_pos is not None else np.zeros(3)), spec)
