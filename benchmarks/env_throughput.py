@@ -23,9 +23,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-CACHE = os.path.expanduser("~/.cache/mtrl_jax/xla")
-jax.config.update("jax_compilation_cache_dir", CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+from mtrl_jax.xla_cache import DEFAULT_CACHE, enable_compile_cache  # noqa: E402
+
+CACHE = os.path.expanduser(DEFAULT_CACHE)
+
+enable_compile_cache()
 
 
 def device_name():

@@ -35,7 +35,7 @@ from mtrl_jax.agents.sac import make_sac  # noqa: E402
 from mtrl_jax.buffer import buffer_init  # noqa: E402
 from mtrl_jax.config import Config, resolve  # noqa: E402
 from mtrl_jax.envs import make_env  # noqa: E402
-from mtrl_jax.experiment import enable_compile_cache  # noqa: E402
+from mtrl_jax.xla_cache import enable_compile_cache  # noqa: E402
 from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces  # noqa: E402
 from mtrl_jax.nets import make_method  # noqa: E402
 from mtrl_jax.train import empty_stats, transition_example  # noqa: E402
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     p.add_argument("--hidden", nargs="+", type=int, help="override the networks' widths")
     p.add_argument("--batch-size", type=int, help="override the batch size")
     args = p.parse_args(argv)
-    enable_compile_cache("~/.cache/mtrl_jax/xla")
+    enable_compile_cache()
     env = make_env(resolve(Config(env=args.env)))
     T = env.num_tasks * env.envs_per_task
     print(f"device {jax.devices()[0].device_kind}, --env {args.env} ({T} envs), "

@@ -138,6 +138,7 @@ def finish(args) -> int:
         json.dump(results, f, indent=1)
     if args.results_dir:
         write_results(args, results)
+        write_mt10_results(args)
     print(json.dumps(table_rows(results), indent=1))
     return 0
 
@@ -195,17 +196,51 @@ def write_results(args, results: dict) -> None:
         make_report(kept, os.path.join(args.results_dir, task), reps=200)
 
 
+def mt10_config(args):
+    from mtrl_jax.config import Config
+    return Config(algo="mtsac", env="mt10", hidden=tuple(args.hidden), total_steps=args.mt10_steps,
+                  eval_every=args.mt10_eval_every, checkpoint_every=args.mt10_eval_every,
+                  buffer_size=max(args.mt10_steps, 10_000), run_name=f"mt10-mtsac-s{args.seeds[0]}",
+                  seed=args.seeds[0], out_dir=args.out_dir)
+
+
+def mt10_table(run_dir: str) -> str:
+    """Per-task success of the MT10 run at each evaluation (rows: tasks, columns: env steps)."""
+    with open(os.path.join(run_dir, "eval.jsonl")) as f:
+        rows = sorted((json.loads(line) for line in f if line.strip()), key=lambda r: r["env_steps"])
+    tasks = list(rows[0]["eval_success_per_task"])
+    lines = ["| task | " + " | ".join(f"{r['env_steps']:,}" for r in rows) + " |",
+             "|---|" + "---|" * len(rows)]
+    lines += [f"| {t} | " + " | ".join(f"{r['eval_success_per_task'][t]:.2f}" for r in rows) + " |"
+              for t in tasks]
+    lines.append("| **mean** | " + " | ".join(f"**{r['eval_success']:.3f}**" for r in rows) + " |")
+    return "\n".join(lines)
+
+
+def write_mt10_results(args) -> None:
+    """Copy the MT10 run's records, write its per-task table and draw its curves."""
+    from mtrl_jax.report import make_report
+    name = mt10_config(args).run_name
+    src = os.path.join(args.out_dir, name)
+    if not os.path.exists(os.path.join(src, "eval.jsonl")):
+        print(f"{name}: no evaluation yet; MT10 not reported", file=sys.stderr)
+        return
+    dst = os.path.join(args.results_dir, "runs", name)
+    os.makedirs(dst, exist_ok=True)
+    for f in ("config.json", "eval.jsonl", "summary.json", "eval_table.md"):
+        if os.path.exists(os.path.join(src, f)):
+            shutil.copy(os.path.join(src, f), dst)
+    with open(os.path.join(args.results_dir, "mt10_table.md"), "w") as f:
+        f.write(mt10_table(src) + "\n")
+    make_report([dst], os.path.join(args.results_dir, "mt10"), reps=200)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    from mtrl_jax.config import Config, ConfigError
+    from mtrl_jax.config import ConfigError
     try:
         if args.mt10:
-            run_or_resume(Config(algo="mtsac", env="mt10", total_steps=args.mt10_steps,
-                                 eval_every=args.mt10_eval_every,
-                                 checkpoint_every=args.mt10_eval_every,
-                                 buffer_size=max(args.mt10_steps, 10_000),
-                                 run_name=f"mt10-mtsac-s{args.seeds[0]}", seed=args.seeds[0],
-                                 out_dir=args.out_dir))
+            run_or_resume(mt10_config(args))
             return 0
         if args.finish:
             return finish(args)

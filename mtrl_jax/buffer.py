@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class ReplayBuffer(NamedTuple):
@@ -25,6 +26,30 @@ def buffer_init(example: dict, num_tasks: int, capacity: int) -> ReplayBuffer:
         lambda x: jnp.zeros((num_tasks, capacity, *jnp.shape(x)), jnp.asarray(x).dtype), example)
     # Distinct arrays, not one aliased twice, so that the buffer can be donated.
     return ReplayBuffer(data, jnp.zeros((num_tasks,), jnp.int32), jnp.zeros((num_tasks,), jnp.int32))
+
+
+def buffer_bytes(example: dict, total_capacity: int) -> int:
+    """Bytes of the rings holding ``total_capacity`` transitions shaped like ``example``."""
+    per_transition = sum(int(np.prod(jnp.shape(x))) * jnp.asarray(x).dtype.itemsize
+                         for x in jax.tree.leaves(example))
+    return per_transition * total_capacity
+
+
+def free_memory_bytes(device=None) -> int | None:
+    """Free memory of ``device`` (default: the first): the allocator's limit minus what is in
+    use on an accelerator, MemAvailable of /proc/meminfo for the CPU; None when unknown."""
+    device = device or jax.devices()[0]
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def capacity(buffer: ReplayBuffer) -> int:

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from mtrl_jax.xla_cache import DEFAULT_CACHE
+
 ALGOS = ("mtsac", "mhsac", "sm", "paco", "d2r", "care", "moore", "qmp")
 ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx", "mt1-mjx")
 DEVICE_ENVS = ("point-mt", "mt10-mjx", "mt1-mjx")
@@ -19,6 +21,21 @@ DEVICE_ENVS = ("point-mt", "mt10-mjx", "mt1-mjx")
 
 class ConfigError(ValueError):
     """A bad configuration: the message names the problem and the fix."""
+
+
+# Fields that say where and how a run reports, never what it computes.
+OUTPUT_FIELDS = ("run_name", "out_dir", "resume", "progress", "progress_every", "compile_cache",
+                 "wandb")
+# Fields that say when a run evaluates, checkpoints and ends.
+SCHEDULE_FIELDS = ("total_steps", "eval_every", "checkpoint_every", "early_stop_success",
+                   "early_stop_min_steps")
+# A resumed run may change these; everything else must match the saved config.
+RESUMABLE_CHANGES = OUTPUT_FIELDS + SCHEDULE_FIELDS
+# Fields that leave the compiled training program unchanged (sweep points that differ only in
+# these share one program).
+NON_PROGRAM_FIELDS = OUTPUT_FIELDS + ("seed", "seeds")
+# Fields that do not make two runs different methods (report groups runs by the rest).
+NON_METHOD_FIELDS = NON_PROGRAM_FIELDS + SCHEDULE_FIELDS[1:]
 
 
 @dataclass(frozen=True)
@@ -95,8 +112,10 @@ class Config:
     video: bool = False
     """After training, render one evaluation clip per task to RUN_DIR/videos (Meta-World envs;
     needs an offscreen GL backend, see README)."""
-    compile_cache: str | None = "~/.cache/mtrl_jax/xla"
+    compile_cache: str | None = DEFAULT_CACHE
     """XLA compilation cache folder (None = off)."""
+    wandb: str | None = None
+    """Also log to Weights & Biases, in this project (needs ``pip install wandb``)."""
 
     # --- Soft Modularization -----------------------------------------------------------------
     sm_layers: int = 2

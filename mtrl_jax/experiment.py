@@ -19,29 +19,19 @@ import numpy as np
 
 from mtrl_jax import checkpoint
 from mtrl_jax.agents.sac import make_sac, task_onehots
-from mtrl_jax.buffer import buffer_init
-from mtrl_jax.config import DEVICE_ENVS, Config, ConfigError, resolve, validate
+from mtrl_jax.buffer import buffer_bytes, buffer_init, free_memory_bytes
+from mtrl_jax.config import (DEVICE_ENVS, RESUMABLE_CHANGES, Config, ConfigError, resolve,
+                             validate)
 from mtrl_jax.envs import check_env, make_env
 from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
-from mtrl_jax.logging import RunLogger, success_table
+from mtrl_jax.logging import RunLogger, import_wandb, success_table
 from mtrl_jax.nets import make_method
+from mtrl_jax.xla_cache import enable_compile_cache
 from mtrl_jax.train import (TrainState, empty_stats, make_device_evaluate, make_train,
                             reset_counts, transition_example)
 
-# Fields a resumed run may change; everything else must match the saved config.
-RESUMABLE_CHANGES = ("total_steps", "progress", "progress_every", "resume", "eval_every",
-                     "checkpoint_every", "compile_cache", "out_dir", "early_stop_success",
-                     "early_stop_min_steps")
-
-
 class TrainingDiverged(RuntimeError):
     """A loss became NaN/inf; the last good checkpoint is kept."""
-
-
-def enable_compile_cache(path: str | None) -> None:
-    if path:
-        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 def crossed(before: int, after: int, every: int) -> bool:
@@ -56,15 +46,17 @@ def prepare_run_dir(cfg: Config) -> tuple[Config, str, bool]:
         if not os.path.exists(saved_path):
             raise ConfigError(f"--resume {run_dir}: no config.json there; pass the folder of a run "
                               "started by experiments/run.py")
-        if checkpoint.latest_step(run_dir) is None:
-            raise ConfigError(f"--resume {run_dir}: the folder has no checkpoint yet; start a new "
-                              "run, or set --checkpoint-every so that runs save one")
         with open(saved_path) as f:
             saved = Config(**{k: tuple(v) if isinstance(v, list) else v
                               for k, v in json.load(f).items()})
         overrides = {k: getattr(cfg, k) for k in RESUMABLE_CHANGES
                      if getattr(cfg, k) is not None and k != "out_dir"}
-        return resolve(saved.replace(**overrides)), run_dir, True
+        resumed = resolve(saved.replace(**overrides))
+        if checkpoint.latest_step(run_dir) is None:
+            print(f"--resume {run_dir}: no complete checkpoint there (the run stopped before its "
+                  "first one); starting it again from scratch", file=sys.stderr, flush=True)
+            return resumed, run_dir, False
+        return resumed, run_dir, True
     cfg = resolve(cfg)
     seeds = cfg.seeds or (cfg.seed,)
     name = cfg.run_name or f"{cfg.algo}-{cfg.env}-s{'_'.join(map(str, seeds))}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -73,6 +65,26 @@ def prepare_run_dir(cfg: Config) -> tuple[Config, str, bool]:
         raise ConfigError(f"run folder {run_dir} already holds a run: continue it with --resume "
                           f"{run_dir} or choose another --run-name")
     return cfg, run_dir, False
+
+
+def clear_run_folder(run_dir: str) -> None:
+    """Remove what a run that never completed a checkpoint left (logs, partial checkpoints)."""
+    import shutil
+    for name in os.listdir(run_dir):
+        path = os.path.join(run_dir, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def check_memory(cfg: Config, env, sac, n_seeds: int) -> None:
+    """Compare the replay buffers' size with the free memory of the device that holds them."""
+    example = transition_example(env.obs_dim, env.act_dim, sac.method.store_spec)
+    need = buffer_bytes(example, cfg.buffer_size) * n_seeds
+    free = free_memory_bytes()
+    if free is not None and need > free:
+        raise ConfigError(
+            f"the replay buffer needs {need / 2**30:.1f} GiB ({n_seeds} x --buffer-size "
+            f"{cfg.buffer_size:,}) and {jax.devices()[0].platform} has {free / 2**30:.1f} GiB "
+            "free: lower --buffer-size or run fewer --seeds")
 
 
 def write_config(cfg: Config, run_dir: str) -> None:
@@ -108,14 +120,29 @@ class EarlyStop:
         self.threshold, self.min_steps = cfg.early_stop_success, cfg.early_stop_min_steps
         self.previous_ok = False
 
+    def _ok(self, per_seed_mean) -> bool:
+        return bool(np.all(np.asarray(per_seed_mean) >= self.threshold))
+
     def __call__(self, env_steps: int, success: np.ndarray) -> bool:
         """``success`` (S, T) of an evaluation at ``env_steps``: stop now?"""
         if self.threshold is None:
             return False
-        ok = bool(np.all(np.atleast_2d(success).mean(axis=-1) >= self.threshold))
+        ok = self._ok(np.atleast_2d(success).mean(axis=-1))
         stop = ok and self.previous_ok and env_steps >= self.min_steps
         self.previous_ok = ok
         return stop
+
+    def resume(self, run_dir: str) -> "EarlyStop":
+        """Continue the count from the last evaluation in the run folder's eval.jsonl."""
+        path = os.path.join(run_dir, "eval.jsonl")
+        if self.threshold is not None and os.path.exists(path):
+            with open(path) as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+            if rows:
+                last = max(r["env_steps"] for r in rows)
+                self.previous_ok = self._ok([r["eval_success"] for r in rows
+                                             if r["env_steps"] == last])
+        return self
 
 
 def run(cfg: Config) -> dict:
@@ -135,8 +162,15 @@ def run(cfg: Config) -> dict:
         validate(cfg, env.num_tasks)  # these raise before anything is written
         method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
         sac = make_sac(method, cfg, env.num_tasks, env.act_dim)
+        check_memory(cfg, env, sac, len(seeds))
+        if cfg.wandb:
+            import_wandb()
+        if cfg.resume and not resuming:  # a run that never completed a checkpoint starts over
+            clear_run_folder(run_dir)
+            cfg = cfg.replace(resume=None)
         os.makedirs(run_dir, exist_ok=True)
-        logger = RunLogger(run_dir, cfg.total_steps, 0, cfg.progress, cfg.progress_every)
+        logger = RunLogger(run_dir, cfg.total_steps, 0, cfg.progress, cfg.progress_every,
+                           wandb_project=cfg.wandb, config=dataclasses.asdict(cfg))
         if not resuming:
             write_config(cfg, run_dir)
         loop = train_on_device if env.on_device else train_on_host
@@ -196,10 +230,12 @@ def train_on_device(cfg, env, sac, seeds, run_dir, resuming, logger) -> dict:
     if resuming:
         state = _restore(run_dir, state)
     env_steps = int(state.env_steps[0])
+    if resuming:
+        logger.truncate_after(env_steps)
     logger.begin(env_steps)
     eval_keys = lambda step: jnp.stack([eval_key(s, step) for s in seeds])  # noqa: E731
     start, updates, success, evaluated_at = time.perf_counter(), 0, None, None
-    stop = EarlyStop(cfg)
+    stop = EarlyStop(cfg).resume(run_dir) if resuming else EarlyStop(cfg)
     compiled = False
     while env_steps < cfg.total_steps:
         before = env_steps
@@ -211,7 +247,7 @@ def train_on_device(cfg, env, sac, seeds, run_dir, resuming, logger) -> dict:
         check_finite(metrics, env_steps)
         updates += int(metrics["updates"][0])
         for i, seed in enumerate(seeds):
-            logger.log_train(env_steps, jax.tree.map(lambda x: x[i], metrics), seed, updates)
+            logger.log_train(env_steps, jax.tree.map(lambda x: x[i], metrics), seed)
         logger.tick(env_steps, updates, float(np.mean(metrics["train_success"])))
         if crossed(before, env_steps, cfg.eval_every) and env_steps < cfg.total_steps:
             logger.phase("evaluating")
@@ -248,6 +284,8 @@ def train_on_host(cfg, env, sac, seeds, run_dir, resuming, logger) -> dict:
     carry = HostCarry(state.sac, state.buffer, jnp.asarray(obs), state.key, int(state.env_steps),
                       state.stats)
     env_steps = carry.env_steps
+    if resuming:
+        logger.truncate_after(env_steps)
     logger.begin(env_steps)
 
     def as_train_state(c: HostCarry) -> TrainState:
@@ -258,7 +296,8 @@ def train_on_host(cfg, env, sac, seeds, run_dir, resuming, logger) -> dict:
         return env.evaluate(lambda o: eval_action(c.sac, jnp.asarray(o)), cfg.eval_episodes)[None]
 
     start, updates, infos, collect_stats = time.perf_counter(), 0, [], []
-    success, evaluated_at, stop = None, None, EarlyStop(cfg)
+    success, evaluated_at = None, None
+    stop = EarlyStop(cfg).resume(run_dir) if resuming else EarlyStop(cfg)
     shown = None
     while env_steps < cfg.total_steps:
         before = env_steps
@@ -285,7 +324,7 @@ def train_on_host(cfg, env, sac, seeds, run_dir, resuming, logger) -> dict:
             metrics.update(episodes=stats.done,
                            train_success=stats.done_success / jnp.maximum(stats.done, 1),
                            train_return=stats.done_return / jnp.maximum(stats.done, 1))
-            logger.log_train(env_steps, metrics, seeds[0], updates)
+            logger.log_train(env_steps, metrics, seeds[0])
             logger.tick(env_steps, updates, float(np.mean(metrics["train_success"])))
             infos, collect_stats = [], []
             carry = carry._replace(stats=reset_counts(stats))

@@ -1,5 +1,5 @@
-"""Run-folder logging: JSONL and CSV metrics, TensorBoard events, a per-task success table and
-a progress bar (phase, env steps, env-steps/s, updates/s, latest success, ETA).
+"""Run-folder logging: JSONL and CSV metrics, TensorBoard events (and Weights & Biases with
+``--wandb``), a per-task success table and a progress bar (phase, env steps, env-steps/s, updates/s, latest success, ETA).
 
 The bar is drawn by wall time, not by training chunk: the loops report their counters with
 ``tick`` (cheap, every step or chunk) and the phase with ``phase``; a background thread redraws
@@ -8,6 +8,7 @@ every ``every`` seconds, so the bar moves while a long jitted chunk or a compile
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -53,12 +54,41 @@ def success_table(task_names, success: np.ndarray, title: str = "success") -> st
     return "\n".join(lines)
 
 
+def _replace_file(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (a kill leaves the old
+    file or the new one, never half of one)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def import_wandb():
+    """The wandb module; ConfigError (one line, with the pip command) when it is not installed."""
+    try:
+        import wandb
+    except ImportError:
+        from mtrl_jax.config import ConfigError
+        raise ConfigError("--wandb needs the wandb package: pip install wandb") from None
+    return wandb
+
+
+def open_wandb(project: str, run_dir: str, config: dict | None):
+    """A W&B run named and identified by the run folder, so ``--resume`` continues it."""
+    name = os.path.basename(os.path.normpath(run_dir))
+    run_id = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:64]
+    return import_wandb().init(project=project, name=name, id=run_id, resume="allow",
+                               dir=run_dir, config=config)
+
+
 class RunLogger:
     """Appends to ``metrics.jsonl`` / ``metrics.csv`` / ``eval.jsonl`` and TensorBoard events."""
 
     def __init__(self, run_dir: str, total_steps: int, start_steps: int = 0,
-                 progress: bool = True, every: float = 10.0, stream=None):
+                 progress: bool = True, every: float = 10.0, stream=None,
+                 wandb_project: str | None = None, config: dict | None = None):
         self.run_dir = run_dir
+        self._wandb = open_wandb(wandb_project, run_dir, config) if wandb_project else None
         os.makedirs(run_dir, exist_ok=True)
         self._jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a")
         self._eval = open(os.path.join(run_dir, "eval.jsonl"), "a")
@@ -68,11 +98,7 @@ class RunLogger:
             with open(self._csv_path) as f:
                 header = f.readline().strip()
             self._csv_fields = header.split(",") if header else None
-        try:
-            from tensorboardX import SummaryWriter
-            self._tb = SummaryWriter(os.path.join(run_dir, "tb"))
-        except ImportError:  # pragma: no cover - tensorboardX is a dependency
-            self._tb = None
+        self._tb = self._open_tb()
         self._bar = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -88,6 +114,38 @@ class RunLogger:
             self.draw()
             self._thread = threading.Thread(target=self._heartbeat, daemon=True)
             self._thread.start()
+
+    def _open_tb(self, purge_step: int | None = None):
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError:  # pragma: no cover - tensorboardX is a dependency
+            return None
+        return SummaryWriter(os.path.join(self.run_dir, "tb"), purge_step=purge_step)
+
+    def truncate_after(self, env_steps: int):
+        """Drop every metrics, eval and TensorBoard row logged past ``env_steps`` (a resume from
+        the checkpoint at ``env_steps``: those rows came after it and will be logged again)."""
+        self._jsonl.close()
+        self._eval.close()
+        for name in ("metrics.jsonl", "eval.jsonl"):
+            path = os.path.join(self.run_dir, name)
+            with open(path) as f:
+                kept = [ln for ln in f if ln.strip() and json.loads(ln)["env_steps"] <= env_steps]
+            _replace_file(path, "".join(kept))
+        if os.path.exists(self._csv_path):
+            with open(self._csv_path, newline="") as f:
+                rows = list(csv.reader(f))
+            if rows:
+                col = rows[0].index("env_steps")
+                kept = [rows[0]] + [r for r in rows[1:] if int(float(r[col])) <= env_steps]
+                text = io.StringIO()
+                csv.writer(text).writerows(kept)
+                _replace_file(self._csv_path, text.getvalue())
+        self._jsonl = open(os.path.join(self.run_dir, "metrics.jsonl"), "a")
+        self._eval = open(os.path.join(self.run_dir, "eval.jsonl"), "a")
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = self._open_tb(purge_step=env_steps + 1)
 
     def _heartbeat(self):
         while not self._stop.wait(self.every):
@@ -132,16 +190,18 @@ class RunLogger:
             self._bar.n = steps
             self._bar.refresh()
 
-    def log_train(self, env_steps: int, metrics: dict, seed: int, updates: int):
+    def log_train(self, env_steps: int, metrics: dict, seed: int):
         row = {"env_steps": env_steps, "seed": seed, "time": time.time(), **to_python(metrics)}
         self._jsonl.write(json.dumps(row) + "\n")
         self._jsonl.flush()
         flat = {"env_steps": env_steps, "seed": seed, **scalars(metrics)}
         self._write_csv(flat)
+        named = {f"seed{seed}/{k}": v for k, v in flat.items() if k not in ("env_steps", "seed")}
         if self._tb is not None:
-            for k, v in flat.items():
-                if k not in ("env_steps", "seed"):
-                    self._tb.add_scalar(f"seed{seed}/{k}", v, env_steps)
+            for k, v in named.items():
+                self._tb.add_scalar(k, v, env_steps)
+        if self._wandb is not None:
+            self._wandb.log({"env_steps": env_steps, **named}, step=env_steps)
 
     def _write_csv(self, flat: dict):
         new_file = self._csv_fields is None
@@ -162,10 +222,13 @@ class RunLogger:
             self._eval.write(json.dumps(entry) + "\n")
             self._jsonl.write(json.dumps({"env_steps": env_steps, "seed": seed,
                                           "eval_success": float(row.mean())}) + "\n")
+            named = {f"seed{seed}/eval_success": float(row.mean()),
+                     **{f"seed{seed}/eval_success/{name}": float(v) for name, v in zip(task_names, row)}}
             if self._tb is not None:
-                self._tb.add_scalar(f"seed{seed}/eval_success", float(row.mean()), env_steps)
-                for name, value in zip(task_names, row):
-                    self._tb.add_scalar(f"seed{seed}/eval_success/{name}", float(value), env_steps)
+                for k, v in named.items():
+                    self._tb.add_scalar(k, v, env_steps)
+            if self._wandb is not None:
+                self._wandb.log({"env_steps": env_steps, **named}, step=env_steps)
         self._eval.flush()
         self._jsonl.flush()
 
@@ -184,5 +247,7 @@ class RunLogger:
                 self._bar.close()
         if self._tb is not None:
             self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()
         self._jsonl.close()
         self._eval.close()

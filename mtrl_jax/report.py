@@ -26,11 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Config fields that do not make a different method.
-NON_METHOD_FIELDS = ("seed", "seeds", "run_name", "out_dir", "resume", "progress",
-                     "progress_every", "early_stop_success", "early_stop_min_steps",
-                     "compile_cache", "checkpoint_every", "eval_every")
-
+from mtrl_jax.config import NON_METHOD_FIELDS
 
 # ------------------------------------------------------------------------------------------------
 # Reading run folders
@@ -161,7 +157,7 @@ def load_runs(paths: list[str]) -> tuple[list[Run], list[tuple[str, str]]]:
 # ------------------------------------------------------------------------------------------------
 
 @dataclass
-class Method:
+class MethodCurves:
     """The seeds of one configuration, pooled over its run folders."""
 
     label: str
@@ -209,7 +205,7 @@ def _short(value) -> str:
     return str(value)
 
 
-def group_methods(runs: list[Run], skipped: list[tuple[str, str]]) -> list[Method]:
+def group_methods(runs: list[Run], skipped: list[tuple[str, str]]) -> list[MethodCurves]:
     """Pool runs with the same method key; seeds seen twice and mismatched tasks are skipped."""
     groups: dict[tuple, list[Run]] = {}
     for r in runs:
@@ -232,7 +228,7 @@ def group_methods(runs: list[Run], skipped: list[tuple[str, str]]) -> list[Metho
         steps = sorted(set.intersection(*(set(r.steps.tolist()) for r in kept)))
         curves = np.concatenate([r.success[:, :, np.searchsorted(r.steps, steps)]
                                  for r in kept], axis=0)
-        methods.append(Method(label, kept, kept[0].task_names, np.array(steps), curves))
+        methods.append(MethodCurves(label, kept, kept[0].task_names, np.array(steps), curves))
     return sorted(methods, key=lambda m: m.label)
 
 
@@ -314,7 +310,7 @@ def summarize_scores(scores: np.ndarray, task_names: list[str], reps: int, seed:
             "per_task": per_task}
 
 
-def summarize_method(method: Method, reps: int = 2000, seed: int = 0) -> dict:
+def summarize_method(method: MethodCurves, reps: int = 2000, seed: int = 0) -> dict:
     """Aggregate and per-task statistics of the final and over-training success, and the
     IQM curve with its CI band."""
     out = {"label": method.label, "seeds": method.seeds, "tasks": method.task_names,

@@ -36,11 +36,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mtrl_jax.config import ALGOS, DEVICE_ENVS, Config, ConfigError
+from mtrl_jax.config import ALGOS, DEVICE_ENVS, NON_PROGRAM_FIELDS, Config, ConfigError
 
-# Fields that never change the program: naming, bookkeeping, the seeds (a row axis).
-NON_PROGRAM_FIELDS = ("seed", "seeds", "run_name", "out_dir", "resume", "progress",
-                      "progress_every", "compile_cache")
 RUN_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "experiments", "run.py")
 
@@ -338,7 +335,7 @@ class PointWriter:
         from mtrl_jax.logging import RunLogger
         self.cfg, self.run_dir, self.env, self.write = cfg, run_dir, env, write
         self.seeds = tuple(cfg.seeds or (cfg.seed,))
-        self.updates, self.failed, self.start = 0, None, time.perf_counter()
+        self.failed, self.start = None, time.perf_counter()
         self.logger = None
         if write:
             write_config(cfg, run_dir)
@@ -354,11 +351,9 @@ class PointWriter:
         except TrainingDiverged as err:
             self.fail(str(err), env_steps)
             return
-        self.updates += int(np.asarray(metrics["updates"])[0])
         if self.logger is not None:
             for i, seed in enumerate(self.seeds):
-                self.logger.log_train(env_steps, jax.tree.map(lambda x: x[i], metrics), seed,
-                                      self.updates)
+                self.logger.log_train(env_steps, jax.tree.map(lambda x: x[i], metrics), seed)
 
     def evaluate(self, env_steps: int, success: np.ndarray) -> None:
         if self.logger is not None:
@@ -405,7 +400,7 @@ def run_group(group: Group, run_dirs: list[str], pad: bool = True, log=print) ->
     Returns one record per point: status, error, mean_success, run_dir."""
     import jax
     from mtrl_jax.envs import make_env
-    from mtrl_jax.experiment import enable_compile_cache
+    from mtrl_jax.xla_cache import enable_compile_cache
     cfg = group.cfgs[0]
     enable_compile_cache(cfg.compile_cache)
     env = make_env(cfg, seed=group.points[0].seeds[0])

@@ -1,7 +1,4 @@
-import os
-
-import jax
+from mtrl_jax.xla_cache import enable_compile_cache
 
 # Tests run on the CPU; cache compilations across test processes and CI runs.
-jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/mtrl_jax/xla"))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+enable_compile_cache()

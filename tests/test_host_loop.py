@@ -167,6 +167,20 @@ def test_early_stop_needs_two_evaluations_in_a_row_on_every_seed():
     assert not EarlyStop(tiny_cfg())(100, np.ones((1, 1)))
 
 
+def test_early_stop_resumes_its_count_from_the_run_folder(tmp_path):
+    """After a resume, the evaluation before the restored step counts as the first of two."""
+    import json
+    rows = [(100, 0, 0.5), (100, 1, 1.0), (200, 0, 0.96), (200, 1, 0.91)]
+    with open(tmp_path / "eval.jsonl", "w") as f:
+        for step, seed, value in rows:
+            f.write(json.dumps({"env_steps": step, "seed": seed, "eval_success": value}) + "\n")
+    cfg = tiny_cfg(early_stop_success=0.9)
+    assert EarlyStop(cfg).resume(str(tmp_path))(300, np.array([[1.0], [0.95]]))
+    assert not EarlyStop(cfg)(300, np.array([[1.0], [0.95]]))
+    strict = tiny_cfg(early_stop_success=0.95)  # seed 1 missed it at 200
+    assert not EarlyStop(strict).resume(str(tmp_path))(300, np.array([[1.0], [0.95]]))
+
+
 @pytest.mark.metaworld
 @pytest.mark.parametrize("env,task,listed", [("mt1", "nonexistent-v3", "bin-picking-v3"),
                                              ("mt1-mjx", "bin-picking-v3", "drawer-close-v3")])

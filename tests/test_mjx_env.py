@@ -4,7 +4,6 @@ scripted expert succeeding on it.
 
 Kept small for CI: one task, 2 envs, one compile (reused from the persistent compilation cache)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -14,9 +13,6 @@ mjx = pytest.importorskip("mujoco.mjx")
 pytest.importorskip("metaworld")
 
 import jax.numpy as jnp  # noqa: E402
-
-jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/mtrl_jax/xla"))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 from mtrl_jax.envs.mjx import MJXMultiTaskEnv, build_port_spec, original_model, port_model  # noqa: E402
 from mtrl_jax.envs.mw_tasks import MT10_TASKS, cpu_ref, sample_rand_vecs  # noqa: E402

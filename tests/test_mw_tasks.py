@@ -6,7 +6,6 @@ The reset logic (placement of objects/fixtures and the per-episode constants) an
 are checked against Meta-World too. ``-m slow`` runs the long version (thousands of steps)."""
 
 import copy
-import os
 import pickle
 
 import numpy as np
@@ -20,9 +19,6 @@ from mtrl_jax.jax_compat import enable_x64  # noqa: E402
 
 from mtrl_jax.envs.mw_tasks import MT10_TASKS, SPECS, evaluate, sample_rand_vecs  # noqa: E402
 from mtrl_jax.envs.mw_tasks import cpu_ref  # noqa: E402
-
-jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/mtrl_jax/xla"))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 TOL = 1e-5
 pytestmark = pytest.mark.metaworld

@@ -226,7 +226,7 @@ def test_data_for_task_i_is_stored_in_ring_i_and_selection_counts_reach_the_run_
 
     logger = RunLogger(str(tmp_path), total_steps=1, progress=False)
     for step in (1, 2):                                     # two chunks of the same counts
-        logger.log_train(step * 6 * T * E, metrics, seed=0, updates=0)
+        logger.log_train(step * 6 * T * E, metrics, seed=0)
     logger.close()
     matrix = qmp.save_selection(str(tmp_path))
     np.testing.assert_allclose(matrix, counts / counts.sum(axis=1, keepdims=True), rtol=1e-12)

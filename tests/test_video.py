@@ -79,8 +79,8 @@ MJX_SCRIPT = """
 import json, os, sys
 import jax
 import numpy as np
-jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/mtrl_jax/xla"))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+from mtrl_jax.xla_cache import enable_compile_cache
+enable_compile_cache()
 from mtrl_jax.envs.mjx import MJXMultiTaskEnv
 from mtrl_jax.video import mjx_episode_frames, save_clips
 # tests/test_mjx_env.py's env (same program: its compile comes from the persistent cache)

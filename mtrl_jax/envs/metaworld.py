@@ -14,12 +14,10 @@ import warnings
 import numpy as np
 
 from mtrl_jax.envs.base import StepOut
+from mtrl_jax.envs.mw_tasks.tasks import MT10_TASKS  # noqa: F401  (the benchmark's task order)
 
 OBS_DIM = 39
 ACT_DIM = 4
-MT10_TASKS = ("reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3",
-              "drawer-close-v3", "button-press-topdown-v3", "peg-insert-side-v3",
-              "window-open-v3", "window-close-v3")
 
 
 def make_vector_env(benchmark: str, seed: int, mt1_task: str | None = None,

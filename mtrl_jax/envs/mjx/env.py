@@ -28,9 +28,12 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
+from mtrl_jax.envs.base import StepOut
 from mtrl_jax.envs.mw_tasks import (
     ACT_DIM,
     MAX_EPISODE_STEPS,
+    MOCAP_HIGH,
+    MOCAP_LOW,
     MT10_TASKS,
     NUM_GOALS,
     OBS_DIM,
@@ -46,19 +49,6 @@ from mtrl_jax.envs.mw_tasks import cpu_ref
 
 from .scene import port_model
 
-try:  # the shared interface (the core's); a local copy keeps this module usable on its own
-    from mtrl_jax.envs.base import StepOut
-except ImportError:  # pragma: no cover
-    class StepOut(NamedTuple):
-        obs: jax.Array
-        next_obs: jax.Array
-        reward: jax.Array
-        terminated: jax.Array
-        truncated: jax.Array
-        success: jax.Array
-
-MOCAP_LOW = np.array([-0.5, 0.40, 0.05])
-MOCAP_HIGH = np.array([0.5, 1.0, 0.5])
 MOCAP_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
 FRAME_SKIP = 5
 

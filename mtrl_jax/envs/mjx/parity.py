@@ -17,17 +17,9 @@ import time
 
 import numpy as np
 
+from mtrl_jax.xla_cache import DEFAULT_CACHE, enable_compile_cache
+
 BEGIN, END = "<!-- parity:begin -->", "<!-- parity:end -->"
-
-
-CACHE_DIR = "~/.cache/mtrl_jax/xla"
-
-
-def _enable_cache(path=CACHE_DIR):
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 def cpu_expert(task, rand_vecs, n_steps=500):  # noqa: D103
@@ -117,10 +109,10 @@ def main(argv=None):
     ap.add_argument("--cpu-port", action="store_true", help="also run the port's scenes on CPU MuJoCo")
     ap.add_argument("--doc", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "mjx_port.md"))
     ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--cache-dir", default=CACHE_DIR,
+    ap.add_argument("--cache-dir", default=DEFAULT_CACHE,
                     help="persistent XLA compilation cache (an empty folder measures a cold compile)")
     args = ap.parse_args(argv)
-    _enable_cache(args.cache_dir)
+    enable_compile_cache(args.cache_dir)
     goals = sample_rand_vecs(MT10_TASKS, args.seed)
     rows = []
     for task in args.tasks:

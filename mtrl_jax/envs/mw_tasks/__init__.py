@@ -18,7 +18,7 @@ from .common import (  # noqa: F401
     full_obs,
     tcp_center,
 )
-from .tasks import MT10_TASKS, SPECS, TaskSpec, make_probe_fn, sample_rand_vecs  # noqa: F401
+from .tasks import MOCAP_HIGH, MOCAP_LOW, MT10_TASKS, SPECS, TaskSpec, make_probe_fn, sample_rand_vecs  # noqa: F401
 
 
 def evaluate(spec: TaskSpec, probe: Probe, prev_curr, consts: Consts, action, clip: bool = True):

@@ -377,8 +377,9 @@ def _consts_window(close):
     return fn
 
 
-_HAND_LOW = np.array([-0.5, 0.40, 0.05])
-_HAND_HIGH = np.array([0.5, 1.0, 0.5])
+# SawyerXYZEnv's hand (mocap) bounds: the reset's hand range and the clip of every mocap move.
+MOCAP_LOW = np.array([-0.5, 0.40, 0.05])
+MOCAP_HIGH = np.array([0.5, 1.0, 0.5])
 _f32 = lambda *v: np.array(np.array(v, np.float32), np.float64)  # noqa: E731  (metaworld's float32 inits)
 
 
@@ -411,18 +412,18 @@ SPECS: dict[str, TaskSpec] = {
         qpos_joint="doorjoint"),
     "drawer-open-v3": TaskSpec(
         "drawer-open-v3", "SawyerDrawerOpenEnvV3", "sawyer_drawer.xml", _f32(0, 0.6, 0.2),
-        _a(-0.1, 0.9, 0.0), _a(0.1, 0.9, 0.0), _HAND_LOW, _HAND_HIGH,
+        _a(-0.1, 0.9, 0.0), _a(0.1, 0.9, 0.0), MOCAP_LOW, MOCAP_HIGH,
         ("body", "drawer_link", (0, -0.16, 0)), ("body_quat", "drawer_link"), _drawer_open_reward,
         _place_fixture(None), _consts_simple((0.0, -0.36, 0.09)), fixture_body="drawer"),
     "drawer-close-v3": TaskSpec(
         "drawer-close-v3", "SawyerDrawerCloseEnvV3", "sawyer_drawer.xml", _f32(0, 0.6, 0.2),
-        _a(-0.1, 0.9, 0.0), _a(0.1, 0.9, 0.0), _HAND_LOW, _HAND_HIGH,
+        _a(-0.1, 0.9, 0.0), _a(0.1, 0.9, 0.0), MOCAP_LOW, MOCAP_HIGH,
         ("body", "drawer_link", (0, -0.16, 0.05)), ("zeros", None), _drawer_close_reward,
         _place_drawer_close, _consts_simple((0.0, -0.16, 0.09), obj_from_placed=True),
         fixture_body="drawer"),
     "button-press-topdown-v3": TaskSpec(
         "button-press-topdown-v3", "SawyerButtonPressTopdownEnvV3", "sawyer_button_press_topdown.xml",
-        _f32(0, 0.4, 0.2), _a(-0.1, 0.8, 0.115), _a(0.1, 0.9, 0.115), _HAND_LOW, _HAND_HIGH,
+        _f32(0, 0.4, 0.2), _a(-0.1, 0.8, 0.115), _a(0.1, 0.9, 0.115), MOCAP_LOW, MOCAP_HIGH,
         ("body", "button", (0, 0, 0.193)), ("body_quat", "button"), _button_topdown_reward,
         _place_fixture(None), _consts_button, sites=("hole", "buttonStart"), fixture_body="box"),
     "peg-insert-side-v3": TaskSpec(
@@ -435,12 +436,12 @@ SPECS: dict[str, TaskSpec] = {
         fixture_body="box", reject=(0.1, "peg_box")),
     "window-open-v3": TaskSpec(
         "window-open-v3", "SawyerWindowOpenEnvV3", "sawyer_window_horizontal.xml", _f32(0, 0.4, 0.2),
-        _a(-0.1, 0.7, 0.16), _a(0.1, 0.9, 0.16), _HAND_LOW, _HAND_HIGH,
+        _a(-0.1, 0.7, 0.16), _a(0.1, 0.9, 0.16), MOCAP_LOW, MOCAP_HIGH,
         ("site", "handleOpenStart", (0, 0, 0)), ("zeros", None), _window_reward("long_tail", False),
         _place_fixture(0.0), _consts_window(False), fixture_body="window", qpos_joint="window_slide"),
     "window-close-v3": TaskSpec(
         "window-close-v3", "SawyerWindowCloseEnvV3", "sawyer_window_horizontal.xml", _f32(0, 0.4, 0.2),
-        _a(0.0, 0.75, 0.2), _a(0.0, 0.9, 0.2), _HAND_LOW, _HAND_HIGH,
+        _a(0.0, 0.75, 0.2), _a(0.0, 0.9, 0.2), MOCAP_LOW, MOCAP_HIGH,
         ("site", "handleCloseStart", (0, 0, 0)), ("zeros", None), _window_reward("gaussian", True),
         _place_fixture(0.2), _consts_window(True), fixture_body="window", qpos_joint="window_slide"),
 }
