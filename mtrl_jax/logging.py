@@ -88,8 +88,8 @@ class RunLogger:
                  progress: bool = True, every: float = 10.0, stream=None,
                  wandb_project: str | None = None, config: dict | None = None):
         self.run_dir = run_dir
-        self._wandb = open_wandb(wandb_project, run_dir, config) if wandb_project else None
         os.makedirs(run_dir, exist_ok=True)
+        self._wandb = open_wandb(wandb_project, run_dir, config) if wandb_project else None
         self._jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a")
         self._eval = open(os.path.join(run_dir, "eval.jsonl"), "a")
         self._csv_path = os.path.join(run_dir, "metrics.csv")
