@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mtrl_jax.buffer import buffer_add, buffer_init, stratified_sample
+from mtrl_jax.buffer import buffer_add, buffer_bytes, buffer_init, stratified_sample
 
 T = 3
 
@@ -58,3 +58,13 @@ def test_extra_fields_travel_with_their_transition():
     np.testing.assert_array_equal(np.asarray(sample["v"]), np.stack([x, -x], -1))
     np.testing.assert_array_equal(np.asarray(sample["stored"]["route"]),
                                   np.repeat(x[..., None], 4, -1).astype(np.int32))
+
+
+def test_buffer_bytes_equals_the_allocated_rings():
+    """39-value obs and next_obs, 4 actions, a reward (float32) and two flags (bool), plus a
+    stored int32 pair: 156 + 156 + 16 + 4 + 2 + 8 = 342 bytes a transition."""
+    from mtrl_jax.train import transition_example
+    example = transition_example(39, 4, {"extra": ((2,), jnp.int32)})
+    assert buffer_bytes(example, 1000) == 342_000
+    rings = buffer_init(example, 5, 200)
+    assert sum(x.nbytes for x in jax.tree.leaves(rings.data)) == buffer_bytes(example, 1000)
