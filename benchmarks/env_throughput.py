@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from mtrl_jax.xla_cache import DEFAULT_CACHE, enable_compile_cache  # noqa: E402
+from mtrl_jax.xla_cache import DEFAULT_CACHE, enable_compile_cache
 
 CACHE = os.path.expanduser(DEFAULT_CACHE)
 

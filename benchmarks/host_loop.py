@@ -21,24 +21,22 @@ each loop's ratio to it is printed. Medians over the rounds.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-from mtrl_jax.agents.sac import make_sac  # noqa: E402
-from mtrl_jax.buffer import buffer_init  # noqa: E402
-from mtrl_jax.config import Config, resolve  # noqa: E402
-from mtrl_jax.envs import make_env  # noqa: E402
-from mtrl_jax.xla_cache import enable_compile_cache  # noqa: E402
-from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces  # noqa: E402
-from mtrl_jax.nets import make_method  # noqa: E402
-from mtrl_jax.train import empty_stats, transition_example  # noqa: E402
+from mtrl_jax.agents.sac import make_sac
+from mtrl_jax.buffer import buffer_init
+from mtrl_jax.config import Config, resolve
+from mtrl_jax.envs import make_env
+from mtrl_jax.xla_cache import enable_compile_cache
+from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
+from mtrl_jax.nets import make_method
+from mtrl_jax.train import empty_stats, transition_example
 
 PARTS = ("env", "action", "store", "update")
 

@@ -20,13 +20,10 @@ import gzip
 import json
 import os
 import re
-import sys
 import tempfile
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_cpu_enable_xprof_traceme=true")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 import jax  # noqa: E402
 
 from update_throughput import prepare  # noqa: E402

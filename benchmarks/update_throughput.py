@@ -17,19 +17,15 @@ FLOP/s over the measured matmul FLOP/s.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
 
-from mtrl_jax.agents.sac import make_sac, task_onehots  # noqa: E402
-from mtrl_jax.config import ALGOS, Config, ConfigError, resolve  # noqa: E402
-from mtrl_jax.nets import make_method  # noqa: E402
+from mtrl_jax.agents.sac import make_sac, task_onehots
+from mtrl_jax.config import ALGOS, Config, ConfigError, resolve
+from mtrl_jax.nets import make_method
 
 OBS, ACT = 39, 4
 

@@ -26,7 +26,8 @@ import os
 import shutil
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mtrl_jax.run_folder import CONFIG, EVAL_TABLE, EVALS, STOPPED, SUMMARY, RunFolder
+
 
 TASKS = ("reach-v3", "drawer-close-v3", "window-close-v3")
 
@@ -86,27 +87,23 @@ def run_configs(args) -> list:
 
 def run_or_resume(cfg) -> dict:
     """Run ``cfg``; skip it if finished, resume it if it has a checkpoint."""
-    from mtrl_jax import checkpoint
     from mtrl_jax.experiment import run
-    run_dir = os.path.join(cfg.out_dir, cfg.run_name)
-    summary_path = os.path.join(run_dir, "summary.json")
-    if os.path.exists(summary_path):
-        with open(summary_path) as f:
-            return json.load(f)
-    if os.path.exists(os.path.join(run_dir, "config.json")):
-        if checkpoint.latest_step(run_dir) is not None:
-            return run(cfg.__class__(resume=run_dir, total_steps=cfg.total_steps))
-        shutil.rmtree(run_dir)
+    folder = RunFolder(os.path.join(cfg.out_dir, cfg.run_name))
+    summary = folder.read_summary()
+    if summary is not None:
+        return summary
+    if folder.holds_run():
+        if folder.latest_checkpoint() is not None:
+            return run(cfg.__class__(resume=folder.path, total_steps=cfg.total_steps))
+        shutil.rmtree(folder.path)
     return run(cfg)
 
 
 def evaluations(run_dir: str) -> dict:
     """{seed: {env_steps: mean success}} from a run's eval.jsonl."""
     out: dict = {}
-    with open(os.path.join(run_dir, "eval.jsonl")) as f:
-        for line in f:
-            row = json.loads(line)
-            out.setdefault(row["seed"], {})[row["env_steps"]] = row["eval_success"]
+    for row in RunFolder(run_dir).read_evals():
+        out.setdefault(row["seed"], {})[row["env_steps"]] = row["eval_success"]
     return out
 
 
@@ -119,19 +116,18 @@ def finish(args) -> int:
     for task in args.tasks:
         dirs = {c.run_name: os.path.join(args.out_dir, c.run_name) for c in configs
                 if c.mt1_task == task}
-        missing = [d for d in dirs.values() if not os.path.exists(os.path.join(d, "summary.json"))]
+        missing = [d for d in dirs.values() if RunFolder(d).read_summary() is None]
         if missing:
             print(f"{task}: runs not finished: {', '.join(missing)}; reported up to their last "
                   "evaluation, not paired", file=sys.stderr)
             results[task] = {name: evaluations(d) for name, d in dirs.items()
-                             if os.path.exists(os.path.join(d, "eval.jsonl"))}
+                             if RunFolder(d).read_evals()}
             continue
-        steps = {name: json.load(open(os.path.join(d, "summary.json")))["env_steps"]
-                 for name, d in dirs.items()}
+        steps = {name: RunFolder(d).read_summary()["env_steps"] for name, d in dirs.items()}
         stop = max(steps.values())
         for name, d in dirs.items():
             if steps[name] < stop:
-                os.remove(os.path.join(d, "summary.json"))
+                os.remove(RunFolder(d).file(SUMMARY))
                 run(Config(resume=d, total_steps=stop, early_stop_min_steps=stop))
         results[task] = {name: evaluations(d) for name, d in dirs.items()}
     with open(os.path.join(args.out_dir, "results.json"), "w") as f:
@@ -184,12 +180,12 @@ def write_results(args, results: dict) -> None:
         for name in results[task]:
             src, dst = os.path.join(args.out_dir, name), os.path.join(args.results_dir, "runs", name)
             os.makedirs(dst, exist_ok=True)
-            for f in ("config.json", "eval.jsonl", "summary.json", "eval_table.md"):
+            for f in (CONFIG, EVALS, SUMMARY, EVAL_TABLE):
                 if os.path.exists(os.path.join(src, f)):
                     shutil.copy(os.path.join(src, f), dst)
-            if not os.path.exists(os.path.join(src, "summary.json")):
+            if RunFolder(src).read_summary() is None:
                 last = max(max(curve) for curve in results[task][name].values())
-                with open(os.path.join(dst, "stopped.json"), "w") as f:
+                with open(os.path.join(dst, STOPPED), "w") as f:
                     json.dump({"env_steps": last, "reason": "stopped unfinished (time limit of "
                                "the session that ran it); reported up to its last evaluation"}, f)
             kept.append(dst)
@@ -227,7 +223,7 @@ def write_mt10_results(args) -> None:
         return
     dst = os.path.join(args.results_dir, "runs", name)
     os.makedirs(dst, exist_ok=True)
-    for f in ("config.json", "eval.jsonl", "summary.json", "eval_table.md"):
+    for f in (CONFIG, EVALS, SUMMARY, EVAL_TABLE):
         if os.path.exists(os.path.join(src, f)):
             shutil.copy(os.path.join(src, f), dst)
     with open(os.path.join(args.results_dir, "mt10_table.md"), "w") as f:

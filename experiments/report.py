@@ -12,10 +12,7 @@ written, 1 no usable run folder, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,40 +1,8 @@
-"""Train one method on one environment: ``python experiments/run.py --algo paco --env mt10``.
+"""Train one method on one environment: ``mtrl_jax.cli.run`` (``--help`` lists the flags)."""
 
-Every field of ``mtrl_jax.config.Config`` is a flag (``--help`` lists them); fields left unset take
-the method's and environment's paper defaults. Bad input exits with code 2 and a one-line error.
-"""
-
-from __future__ import annotations
-
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def main(argv: list[str] | None = None) -> int:
-    import tyro
-
-    from mtrl_jax.config import Config, ConfigError
-    from mtrl_jax.experiment import TrainingDiverged, run
-
-    cfg = tyro.cli(Config, args=argv, description=__doc__)
-    try:
-        summary = run(cfg)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"mean success {summary['mean_success']:.3f} -> {summary['run_dir']}")
-    if cfg.video:
-        # A fresh process: the GL backend must be chosen before mujoco is imported.
-        import subprocess
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "video.py")
-        return subprocess.call([sys.executable, script, summary["run_dir"]])
-    return 0
-
+from mtrl_jax.cli.run import main
 
 if __name__ == "__main__":
     sys.exit(main())

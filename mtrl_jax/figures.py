@@ -17,7 +17,6 @@ the pure-JAX env; Meta-World: the CPU env).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import NamedTuple
 
@@ -28,6 +27,7 @@ import numpy as np
 from mtrl_jax.agents.sac import task_onehots
 from mtrl_jax.config import DEVICE_ENVS, Config, ConfigError
 from mtrl_jax.nets.policy import deterministic_action, split_gaussian
+from mtrl_jax.run_folder import RunFolder
 
 FIGURES = ("d2r-modules", "d2r-tsne", "sm-routing", "paco-w", "qmp-selection")
 
@@ -45,13 +45,7 @@ class RunNetworks(NamedTuple):
 
 def load_config(run_dir: str) -> Config:
     """The resolved Config saved in ``run_dir/config.json`` (lists back to tuples)."""
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        raise ConfigError(f"{run_dir}: no config.json; pass a run folder written by "
-                          "experiments/run.py")
-    with open(path) as f:
-        raw = json.load(f)
-    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    return RunFolder(run_dir).read_config()
 
 
 def network_algo(cfg: Config) -> str:
@@ -63,18 +57,7 @@ def network_algo(cfg: Config) -> str:
 
 def restore_latest(run_dir: str) -> dict:
     """The latest checkpoint as nested dicts (``state['sac']['actor']`` etc.)."""
-    import orbax.checkpoint as ocp
-    ckpt_dir = os.path.abspath(os.path.join(run_dir, "checkpoints"))
-    if not os.path.isdir(ckpt_dir):
-        raise ConfigError(f"{run_dir}: no checkpoints/ folder; the run has not saved a checkpoint")
-    mngr = ocp.CheckpointManager(ckpt_dir)
-    try:
-        step = mngr.latest_step()
-        if step is None:
-            raise ConfigError(f"{run_dir}: checkpoints/ holds no complete checkpoint")
-        return mngr.restore(step, args=ocp.args.StandardRestore())
-    finally:
-        mngr.close()
+    return RunFolder(run_dir).read_checkpoint()
 
 
 def seed_slice(tree, cfg: Config, on_device: bool, seed: int | None):
@@ -292,18 +275,10 @@ def pca_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def task_names_of(run_dir: str, num_tasks: int) -> list[str]:
-    """Task names from summary.json or eval.jsonl, else task0..; no env is built."""
-    summary = os.path.join(run_dir, "summary.json")
-    if os.path.exists(summary):
-        names = json.load(open(summary)).get("task_names")
-        if names and len(names) == num_tasks:
-            return list(names)
-    evals = os.path.join(run_dir, "eval.jsonl")
-    if os.path.exists(evals):
-        for line in open(evals):
-            names = list(json.loads(line).get("eval_success_per_task", {}))
-            if len(names) == num_tasks:
-                return names
+    """The task names the run logged, else task0..; no env is built."""
+    names = RunFolder(run_dir).task_names()
+    if names and len(names) == num_tasks:
+        return names
     return [f"task{i}" for i in range(num_tasks)]
 
 

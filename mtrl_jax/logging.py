@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from mtrl_jax.run_folder import EVALS, METRICS, METRICS_CSV, TENSORBOARD
+
 
 def to_python(value):
     """Arrays -> lists/floats so that metrics serialise to JSON."""
@@ -82,7 +84,8 @@ def open_wandb(project: str, run_dir: str, config: dict | None):
 
 
 class RunLogger:
-    """Appends to ``metrics.jsonl`` / ``metrics.csv`` / ``eval.jsonl`` and TensorBoard events."""
+    """Appends a run folder's metrics.jsonl / metrics.csv / eval.jsonl rows and TensorBoard events
+    (``mtrl_jax.run_folder`` owns the layout)."""
 
     def __init__(self, run_dir: str, total_steps: int, start_steps: int = 0,
                  progress: bool = True, every: float = 10.0, stream=None,
@@ -90,16 +93,16 @@ class RunLogger:
         self.run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         self._wandb = open_wandb(wandb_project, run_dir, config) if wandb_project else None
-        self._jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a")
-        self._eval = open(os.path.join(run_dir, "eval.jsonl"), "a")
-        self._csv_path = os.path.join(run_dir, "metrics.csv")
+        self._jsonl = open(os.path.join(run_dir, METRICS), "a")
+        self._eval = open(os.path.join(run_dir, EVALS), "a")
+        self._csv_path = os.path.join(run_dir, METRICS_CSV)
         self._csv_fields = None
         if os.path.exists(self._csv_path):
             with open(self._csv_path) as f:
                 header = f.readline().strip()
             self._csv_fields = header.split(",") if header else None
         self._tb = self._open_tb()
-        self._bar = None
+        self._bar, self._closed = None, False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._phase = "starting"
@@ -120,14 +123,14 @@ class RunLogger:
             from tensorboardX import SummaryWriter
         except ImportError:  # pragma: no cover - tensorboardX is a dependency
             return None
-        return SummaryWriter(os.path.join(self.run_dir, "tb"), purge_step=purge_step)
+        return SummaryWriter(os.path.join(self.run_dir, TENSORBOARD), purge_step=purge_step)
 
     def truncate_after(self, env_steps: int):
         """Drop every metrics, eval and TensorBoard row logged past ``env_steps`` (a resume from
         the checkpoint at ``env_steps``: those rows came after it and will be logged again)."""
         self._jsonl.close()
         self._eval.close()
-        for name in ("metrics.jsonl", "eval.jsonl"):
+        for name in (METRICS, EVALS):
             path = os.path.join(self.run_dir, name)
             with open(path) as f:
                 kept = [ln for ln in f if ln.strip() and json.loads(ln)["env_steps"] <= env_steps]
@@ -141,8 +144,8 @@ class RunLogger:
                 text = io.StringIO()
                 csv.writer(text).writerows(kept)
                 _replace_file(self._csv_path, text.getvalue())
-        self._jsonl = open(os.path.join(self.run_dir, "metrics.jsonl"), "a")
-        self._eval = open(os.path.join(self.run_dir, "eval.jsonl"), "a")
+        self._jsonl = open(os.path.join(self.run_dir, METRICS), "a")
+        self._eval = open(os.path.join(self.run_dir, EVALS), "a")
         if self._tb is not None:
             self._tb.close()
             self._tb = self._open_tb(purge_step=env_steps + 1)
@@ -240,6 +243,10 @@ class RunLogger:
             print(message, flush=True)
 
     def close(self):
+        """Stop the bar and close every writer; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         if self._bar is not None:
             self.draw()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mtrl_jax.config import NON_METHOD_FIELDS
+from mtrl_jax.run_folder import EVALS, PartialFile, RunFolder, is_run_folder
 
 # ------------------------------------------------------------------------------------------------
 # Reading run folders
@@ -51,68 +52,40 @@ class SkippedRun(Exception):
 def find_run_dirs(paths: list[str]) -> list[str]:
     """Run folders under ``paths``: a folder holding a run's files is a run; otherwise its
     sub-folders are looked at (a sweep folder). Sorted, each once."""
-    markers = ("config.json", "eval.jsonl", "metrics.jsonl", "summary.json")
     found = []
     for path in paths:
-        if not os.path.isdir(path) or any(os.path.exists(os.path.join(path, m))
-                                          for m in markers):
+        if not os.path.isdir(path) or is_run_folder(path):
             found.append(path)
             continue
         subs = [os.path.join(path, d) for d in sorted(os.listdir(path))
                 if os.path.isdir(os.path.join(path, d))]
-        runs = [d for d in subs if any(os.path.exists(os.path.join(d, m)) for m in markers)]
+        runs = [d for d in subs if is_run_folder(d)]
         found.extend(runs or [path])
     return sorted(dict.fromkeys(os.path.normpath(p) for p in found))
-
-
-def read_jsonl(path: str) -> list[dict]:
-    """Rows of a JSONL file; raises SkippedRun naming the first incomplete line."""
-    rows = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise SkippedRun(f"{os.path.basename(path)} line {number} is not complete JSON "
-                                 "(partial write?)") from None
-    return rows
 
 
 def load_run(run_dir: str) -> Run:
     """Read one run folder; raises SkippedRun when its metrics are missing or partial."""
     if not os.path.isdir(run_dir):
         raise SkippedRun("not a folder")
-    failed = os.path.join(run_dir, "failed.json")
-    if os.path.exists(failed):
-        with open(failed) as f:
-            raise SkippedRun(f"failed: {json.load(f).get('error', 'no reason recorded')}")
-    config_path, eval_path = (os.path.join(run_dir, n) for n in ("config.json", "eval.jsonl"))
-    if not os.path.exists(config_path):
-        raise SkippedRun("no config.json (not a run folder, or the run never started)")
+    folder = RunFolder(run_dir)
     try:
-        with open(config_path) as f:
-            config = json.load(f)
-    except json.JSONDecodeError:
-        raise SkippedRun("config.json is not complete JSON") from None
-    if not os.path.exists(eval_path):
-        raise SkippedRun("no eval.jsonl (the run has not evaluated yet)")
-    rows = read_jsonl(eval_path)
+        failed = folder.read_failed()
+        if failed is not None:
+            raise SkippedRun(f"failed: {failed.get('error', 'no reason recorded')}")
+        if not folder.holds_run():
+            raise SkippedRun("no config.json (not a run folder, or the run never started)")
+        config = folder.read_config_dict()
+        if not os.path.exists(folder.file(EVALS)):
+            raise SkippedRun("no eval.jsonl (the run has not evaluated yet)")
+        rows = folder.read_evals()
+    except PartialFile as err:
+        raise SkippedRun(str(err)) from None
     if not rows:
         raise SkippedRun("eval.jsonl is empty (the run has not evaluated yet)")
-    end = None
-    # summary.json: a finished run (an early stop ends before total_steps); stopped.json: a
-    # run stopped from outside, reported up to the step it names.
-    for name in ("summary.json", "stopped.json"):
-        path = os.path.join(run_dir, name)
-        if end is None and os.path.exists(path):
-            try:
-                with open(path) as f:
-                    end = json.load(f).get("env_steps")
-            except json.JSONDecodeError:
-                pass
-    return runs_from_rows(run_dir, config, rows, end)
+    # A finished run ends at its summary's step (an early stop ends before total_steps), a run
+    # stopped from outside at the step its stopped.json names.
+    return runs_from_rows(run_dir, config, rows, folder.end_step())
 
 
 def runs_from_rows(run_dir: str, config: dict, rows: list[dict], end: int | None = None) -> Run:

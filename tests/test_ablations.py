@@ -25,7 +25,7 @@ def load_script(name, monkeypatch):
                                                   os.path.join(ABLATIONS, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(sys.modules["common"], "QUICK", TINY_QUICK)
+    monkeypatch.setattr(sys.modules["mtrl_jax.ablations"], "QUICK", TINY_QUICK)
     return module
 
 
@@ -84,7 +84,7 @@ def test_finished_cells_are_reused_and_failed_cells_reported(tmp_path, monkeypat
 
 def test_paper_budget_is_the_default(monkeypatch):
     module = load_script("paco", monkeypatch)
-    common = sys.modules["common"]
+    common = sys.modules["mtrl_jax.ablations"]
     args = common.parse_args("x", module.SEEDS, [])
     assert args.seeds == list(range(10)) and not args.quick
     assert "env" not in common.base_overrides(args)   # Config default: mt10, 20M steps

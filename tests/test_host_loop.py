@@ -3,7 +3,6 @@ wall time when steps are slow, early stopping, bad MT1 task names."""
 
 import io
 import os
-import sys
 import threading
 import time
 
@@ -14,17 +13,18 @@ import pytest
 
 from mtrl_jax.agents.sac import make_sac
 from mtrl_jax.buffer import buffer_init
+from mtrl_jax.cli import run as run_cli
 from mtrl_jax.config import Config, resolve
 from mtrl_jax.envs import make_env
 from mtrl_jax.envs.base import StepOut
-from mtrl_jax.experiment import EarlyStop, train_on_host
+from mtrl_jax.engine import EarlyStop
+from mtrl_jax.experiment import train
 from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
 from mtrl_jax.logging import RunLogger
 from mtrl_jax.nets import make_method
+from mtrl_jax.run_folder import RunFolder
 from mtrl_jax.train import empty_stats, make_train, transition_example
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
-import run as run_cli  # noqa: E402
 
 OBS, ACT = 39, 4
 
@@ -136,7 +136,7 @@ def test_progress_is_drawn_by_wall_time_while_steps_are_slow(tmp_path):
     stream = TimedStream()
     start = time.perf_counter()
     logger = RunLogger(str(tmp_path), cfg.total_steps, 0, True, cfg.progress_every, stream)
-    summary = train_on_host(cfg, env, sac, (0,), str(tmp_path), False, logger)
+    summary = train(cfg, env, sac, (0,), RunFolder(str(tmp_path)), False, logger).summary
     logger.close()
     assert summary["env_steps"] == 28
     draws = [(t - start, s) for t, s in stream.times if "step" in s]
@@ -175,10 +175,10 @@ def test_early_stop_resumes_its_count_from_the_run_folder(tmp_path):
         for step, seed, value in rows:
             f.write(json.dumps({"env_steps": step, "seed": seed, "eval_success": value}) + "\n")
     cfg = tiny_cfg(early_stop_success=0.9)
-    assert EarlyStop(cfg).resume(str(tmp_path))(300, np.array([[1.0], [0.95]]))
+    assert EarlyStop(cfg).resume(RunFolder(str(tmp_path)))(300, np.array([[1.0], [0.95]]))
     assert not EarlyStop(cfg)(300, np.array([[1.0], [0.95]]))
     strict = tiny_cfg(early_stop_success=0.95)  # seed 1 missed it at 200
-    assert not EarlyStop(strict).resume(str(tmp_path))(300, np.array([[1.0], [0.95]]))
+    assert not EarlyStop(strict).resume(RunFolder(str(tmp_path)))(300, np.array([[1.0], [0.95]]))
 
 
 @pytest.mark.metaworld

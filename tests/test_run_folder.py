@@ -9,12 +9,11 @@ import types
 
 import numpy as np
 
+from mtrl_jax.cli import run as run_cli
 from mtrl_jax.config import Config
 from mtrl_jax.experiment import run
 
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
-import run as run_cli  # noqa: E402
 from test_train import TINY, assert_trees_equal, final_state, tiny  # noqa: E402
 
 KILL_AT_SAVE = """
@@ -26,7 +25,7 @@ def save(run_dir, step, state):
     if step == {kill_at}:
         os.kill(os.getpid(), signal.SIGKILL)
     real_save(run_dir, step, state)
-experiment.checkpoint.save = save
+checkpoint.save = save
 experiment.run(Config(**{cfg}))
 """
 

@@ -9,15 +9,13 @@ import jax
 import numpy as np
 import pytest
 
+from mtrl_jax.cli import sweep as sweep_cli
 from mtrl_jax.config import Config, ConfigError
 from mtrl_jax.experiment import run
 from mtrl_jax.sweep import (Point, config_to_args, expand_grid, make_groups, padding,
                             padding_message, parse_set, point_config)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SWEEP_PY = os.path.join(ROOT, "experiments", "sweep.py")
-sys.path.insert(0, os.path.join(ROOT, "experiments"))
-import sweep as sweep_cli  # noqa: E402
 
 # As tests/test_train.py's TINY: 2 chunks of 20 vector steps x 5 tasks, updates after 50.
 TINY = dict(algo="mtsac", env="point-mt", hidden=(16,), batch_size=20, buffer_size=500,
@@ -88,7 +86,7 @@ def test_sharded_sweep_on_4_devices_equals_the_runs_done_alone(tmp_path):
     """4 lr values x 2 seeds = 8 runs in one program sharded over 4 forced host devices; each
     run's final parameters equal the same run done alone (one seed, one device) to 1e-5."""
     env = four_devices()
-    cmd = [sys.executable, SWEEP_PY, "--algos", "mtsac", "--seeds", "0", "1",
+    cmd = [sys.executable, "-m", "mtrl_jax.cli.sweep", "--algos", "mtsac", "--seeds", "0", "1",
            "--set", "lr=" + ",".join(map(str, LRS)), *sum((["--set", s] for s in TINY_SET), []),
            "--out-dir", str(tmp_path), "--name", "sw"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -133,7 +131,7 @@ def test_a_failed_point_is_recorded_and_the_others_finish(tmp_path):
     """init_alpha=-1 makes log(alpha) NaN: that point fails at its first update, in the same
     padded program (2 runs on 4 devices) as a healthy point; a batch size not divisible by the
     5 tasks fails at config time."""
-    cmd = [sys.executable, SWEEP_PY, "--seeds", "0", "--set", "init_alpha=1.0,-1.0",
+    cmd = [sys.executable, "-m", "mtrl_jax.cli.sweep", "--seeds", "0", "--set", "init_alpha=1.0,-1.0",
            "--set", "batch_size=20,21",
            *sum((["--set", s] for s in TINY_SET[:1] + TINY_SET[2:]), []),
            "--out-dir", str(tmp_path), "--name", "bad"]
@@ -227,7 +225,7 @@ def test_padding_says_how_or_refuses_with_the_fix(tmp_path):
     refuse = padding_message(6, 4, pad=False)
     assert "use a multiple of 4" in refuse and "drop --no-pad" in refuse
     # 3 runs on 4 devices with --no-pad: refused before anything is compiled or written
-    cmd = [sys.executable, SWEEP_PY, "--seeds", "0", "1", "2", "--no-pad",
+    cmd = [sys.executable, "-m", "mtrl_jax.cli.sweep", "--seeds", "0", "1", "2", "--no-pad",
            *sum((["--set", s] for s in TINY_SET), []), "--out-dir", str(tmp_path), "--name", "np"]
     proc = subprocess.run(cmd, env=four_devices(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "use a multiple of 4 runs" in proc.stderr
@@ -251,19 +249,25 @@ def test_point_config_carries_seeds_and_values():
 
 
 def test_a_qmp_sweep_point_writes_the_selection_matrix_as_run_py_does(tmp_path):
-    """A sweep point's folder gets the method's end-of-run files: PointWriter.finish calls the
-    QMP hook, which writes qmp_selection.npy from the counts the point logged (no training
-    needed: the writer is fed one chunk's metrics)."""
+    """A point's folder gets the method's end-of-run files: PointRun.finish calls the hook that
+    run_group takes from the built method, and QMP's writes qmp_selection.npy from the counts
+    the point logged (no training needed: the point is fed one chunk's metrics)."""
     from mtrl_jax.agents import qmp
     from mtrl_jax.config import resolve
+    from mtrl_jax.engine import PointRun
     from mtrl_jax.envs import make_env
-    from mtrl_jax.sweep import PointWriter
+    from mtrl_jax.experiment import sac_builder
+    from mtrl_jax.run_folder import RunFolder
     cfg = resolve(Config(**{**TINY, "algo": "qmp"}))
     env = make_env(cfg)
     counts = np.arange(25, dtype=np.float64).reshape(5, 5) + 1.0
-    writer = PointWriter(cfg, str(tmp_path), env, write=True)
-    writer.train(100, {"total_loss": np.zeros(1), "updates": np.array([3]),
-                       "collect": {"qmp_selection": counts[None]}})
-    writer.finish(200, np.full((1, 5), 0.5), {"x": np.zeros(1)})
+    folder = RunFolder(str(tmp_path))
+    point = PointRun(cfg, folder, slice(0, 1), env.task_names,
+                     folder.open_logger(cfg, progress=False),
+                     sac_builder(env)(cfg).method.on_run_end)
+    point.train(100, {"total_loss": np.zeros(1), "updates": np.array([3]),
+                      "collect": {"qmp_selection": counts[None]}})
+    point.finish(200, np.full((1, 5), 0.5), {"x": np.zeros(1)}, wall=1.0)
+    assert folder.read_summary()["env_steps"] == 200
     matrix = np.load(tmp_path / qmp.SELECTION_FILE)
     np.testing.assert_allclose(matrix, counts / counts.sum(axis=1, keepdims=True), rtol=1e-12)

@@ -2,19 +2,17 @@
 
 import json
 import os
-import sys
 
 import jax
 import numpy as np
 import pytest
 
 from mtrl_jax import checkpoint
+from mtrl_jax.cli import run as run_cli
 from mtrl_jax.config import Config
 from mtrl_jax.envs import point_mt
 from mtrl_jax.experiment import TrainingDiverged, run
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
-import run as run_cli  # noqa: E402
 
 # Tiny and quick: 2 chunks of 20 vector steps x 5 tasks = 200 transitions, updates after 50.
 TINY = dict(algo="mtsac", env="point-mt", hidden=(16,), batch_size=20, buffer_size=500,

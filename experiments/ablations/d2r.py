@@ -18,14 +18,11 @@ gate over their ends. The same 17 modules are used under --quick (point-mt width
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (Cell, cell_text, markdown_table, run_ablation)  # noqa: E402
+from mtrl_jax.ablations import Cell, cell_text, markdown_table, run_ablation
+from mtrl_jax.run_folder import RunFolder
 
 NAME = "d2r"
 SEEDS = 5
@@ -56,11 +53,10 @@ def modules_used(run_dirs) -> str:
     values = []
     for run_dir in run_dirs:
         last = None
-        with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-            for line in f:
-                stats = json.loads(line).get("collect", {})
-                if "d2r_modules_used_sum" in stats:
-                    last = stats
+        for row in RunFolder(run_dir).read_metrics():
+            stats = row.get("collect", {})
+            if "d2r_modules_used_sum" in stats:
+                last = stats
         if last is not None:
             rows = np.sum(last["d2r_route_rows"])
             if rows > 0:

@@ -13,13 +13,9 @@ policy (off-diagonal of the selection matrix, paper Fig. 5) for each Q-switch ce
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (Cell, cell_text, markdown_table, run_ablation)  # noqa: E402
+from mtrl_jax.ablations import Cell, cell_text, markdown_table, run_ablation
 
 NAME = "qmp"
 SEEDS = 5

@@ -7,11 +7,7 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (Cell, cell_text, markdown_table, run_ablation)  # noqa: E402
+from mtrl_jax.ablations import Cell, cell_text, markdown_table, run_ablation
 
 NAME = "sm"
 SEEDS = 5

@@ -38,7 +38,6 @@ Departures from the paper, and why:
 
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -47,6 +46,7 @@ import numpy as np
 
 from mtrl_jax.agents.sac import task_onehots
 from mtrl_jax.config import ConfigError
+from mtrl_jax.run_folder import RunFolder
 
 GATES = ("qswitch", "uniform", "own")
 SELECTION_FILE = "qmp_selection.npy"
@@ -141,16 +141,14 @@ def selection_matrix(run_dir: str, seed: int | None = None, since: int = 0) -> n
     ``since``; one seed or all). Each row sums to 1 (raises if nothing was logged).
     """
     total = None
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        for line in f:
-            row = json.loads(line)
-            counts = row.get("collect", {}).get("qmp_selection")
-            if counts is None or row["env_steps"] < since or (seed is not None
-                                                              and row["seed"] != seed):
-                continue
-            total = np.asarray(counts, np.float64) + (0.0 if total is None else total)
+    for row in RunFolder(run_dir).read_metrics():
+        counts = row.get("collect", {}).get("qmp_selection")
+        if counts is None or row["env_steps"] < since or (seed is not None
+                                                          and row["seed"] != seed):
+            continue
+        total = np.asarray(counts, np.float64) + (0.0 if total is None else total)
     if total is None or np.any(total.sum(axis=1) == 0):
-        raise ValueError(f"{run_dir}/metrics.jsonl holds no QMP selection counts for every task "
+        raise ValueError(f"{run_dir}: metrics.jsonl holds no QMP selection counts for every task "
                          "(was the run trained with --algo qmp past its warm-up?)")
     return total / total.sum(axis=1, keepdims=True)
 

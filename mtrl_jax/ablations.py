@@ -15,7 +15,6 @@ Defaults are the papers' budgets on Meta-World MT10 (the Config defaults of each
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
@@ -24,6 +23,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from mtrl_jax.config import DEVICE_ENVS, Config, ConfigError
+from mtrl_jax.run_folder import PartialFile, RunFolder
 
 # The --quick budget on point-mt (5 tasks): a third of point-mt's learning budget (20k
 # transitions, 3.6k updates) with 64 x 64 networks; the rest are point-mt's defaults (batch 320,
@@ -92,26 +92,21 @@ def on_device(env: str) -> bool:
 
 
 def read_summary(run_dir: str) -> dict | None:
-    """A finished run's summary.json, or None if the run is missing or unfinished."""
-    path = os.path.join(run_dir, "summary.json")
-    if not os.path.exists(path):
-        return None
+    """A finished run's summary, or None if the run is missing or unfinished."""
     try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError:
+        return RunFolder(run_dir).read_summary()
+    except PartialFile:
         return None
 
 
 def run_or_reuse(cfg: Config, run_dir: str) -> dict:
     """run(cfg) into ``run_dir``; a finished folder is reused, an unfinished one resumed."""
-    from mtrl_jax import checkpoint
     from mtrl_jax.experiment import run
     summary = read_summary(run_dir)
     if summary is not None:
         return summary
-    if os.path.exists(os.path.join(run_dir, "config.json")):
-        if checkpoint.latest_step(run_dir) is None:
+    if RunFolder(run_dir).holds_run():
+        if RunFolder(run_dir).latest_checkpoint() is None:
             raise ConfigError(f"{run_dir} holds an unfinished run without a checkpoint: delete it "
                               "to run this cell again")
         return run(Config(resume=run_dir, total_steps=cfg.total_steps, progress=cfg.progress,
@@ -185,8 +180,7 @@ def describe_budget(args: argparse.Namespace, results: list[CellResult]) -> str:
     """One line: env, steps, seeds, from the first finished cell's config."""
     for r in results:
         if r.run_dirs:
-            with open(os.path.join(r.run_dirs[0], "config.json")) as f:
-                cfg = json.load(f)
+            cfg = RunFolder(r.run_dirs[0]).read_config_dict()
             return (f"env {cfg['env']}, {cfg['total_steps']} env steps, "
                     f"{len(r.per_seed)} seed(s), final success in % (mean +- std across seeds)")
     return "no cell finished"
