@@ -29,14 +29,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mtrl_jax.agents.sac import make_sac
 from mtrl_jax.buffer import buffer_init
 from mtrl_jax.config import Config, resolve
 from mtrl_jax.envs import make_env
-from mtrl_jax.xla_cache import enable_compile_cache
 from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
-from mtrl_jax.nets import make_method
+from mtrl_jax.methods import make_agent
 from mtrl_jax.train import empty_stats, transition_example
+from mtrl_jax.xla_cache import enable_compile_cache
 
 PARTS = ("env", "action", "store", "update")
 
@@ -49,11 +48,10 @@ def build(algo: str, env, args):
     if args.batch_size:
         overrides["batch_size"] = args.batch_size
     cfg = resolve(Config(algo=algo, env=args.env, **overrides), env.num_tasks)
-    method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
-    sac = make_sac(method, cfg, env.num_tasks, env.act_dim)
+    sac = make_agent(cfg, env.spec)
     pieces = make_host_pieces(cfg, sac)
     T, E = env.num_tasks, env.envs_per_task
-    example = transition_example(env.obs_dim, env.act_dim, method.store_spec)
+    example = transition_example(env.obs_dim, env.act_dim, sac.networks.store_spec)
     _, obs = env.reset()
     carry = HostCarry(sac.init(jax.random.PRNGKey(0)), buffer_init(example, T, cfg.buffer_size // T),
                       jnp.asarray(obs), jax.random.PRNGKey(1), 0, empty_stats(T, E))

@@ -18,9 +18,10 @@ import jax
 import numpy as np
 
 from mtrl_jax.agents.qmp import make_mixture_collect
-from mtrl_jax.agents.sac import make_sac, task_onehots
+from mtrl_jax.agents.sac import task_onehots
 from mtrl_jax.config import Config, resolve
-from mtrl_jax.nets import make_method
+from mtrl_jax.envs.base import EnvSpec
+from mtrl_jax.methods import make_agent
 from mtrl_jax.train import default_collect
 
 # name -> (env for the config defaults, tasks, envs per task, obs dim, act dim, hidden)
@@ -47,12 +48,12 @@ def time_calls(fns, args, repeats):
 def measure(preset: str, qmp_with: str | None, repeats: int) -> dict:
     env, T, E, obs_dim, act_dim, hidden = PRESETS[preset]
     cfg = resolve(Config(algo="qmp", env=env, hidden=hidden, qmp_with=qmp_with, warmup_steps=0))
-    sac = make_sac(make_method(cfg, obs_dim, act_dim, T), cfg, T, act_dim)
+    sac = make_agent(cfg, EnvSpec.sized(obs_dim, act_dim, T))
     state = sac.init(jax.random.PRNGKey(0))
     obs = jax.random.uniform(jax.random.PRNGKey(1), (T, E, obs_dim), minval=-1, maxval=1)
     args = (state, obs, task_onehots(T, E), jax.random.PRNGKey(2), 10**6)
     plain = jax.jit(default_collect(sac))
-    mixture = jax.jit(make_mixture_collect(cfg, sac))
+    mixture = jax.jit(make_mixture_collect(sac, cfg.qmp_gate, cfg.qmp_warmup))
     t_plain, t_mix = time_calls([plain, mixture], args, repeats)
     n = T * E
     return {"preset": preset, "net": qmp_with or "separate", "T": T, "E": E,

@@ -23,9 +23,10 @@ import time
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.agents.sac import make_sac, task_onehots
-from mtrl_jax.config import ALGOS, Config, ConfigError, resolve
-from mtrl_jax.nets import make_method
+from mtrl_jax.agents.sac import task_onehots
+from mtrl_jax.config import Config, ConfigError, resolve
+from mtrl_jax.envs.base import EnvSpec
+from mtrl_jax.methods import METHODS, make_agent
 
 OBS, ACT = 39, 4
 
@@ -56,7 +57,7 @@ def prepare(algo: str, num_tasks: int, batch: int, scan: int) -> dict:
     """Compiled one-update and ``scan``-updates functions of ``algo``, their inputs, FLOPs and
     parameter count."""
     cfg = resolve(Config(algo=algo, env="mt10", batch_size=batch, compile_cache=None))
-    sac = make_sac(make_method(cfg, OBS, ACT, num_tasks), cfg, num_tasks, ACT)
+    sac = make_agent(cfg, EnvSpec.sized(OBS, ACT, num_tasks))
     state = sac.init(jax.random.PRNGKey(0))
     n = batch // num_tasks
     k = jax.random.split(jax.random.PRNGKey(1), 4)
@@ -108,7 +109,7 @@ def bench(algos, num_tasks: int, batch: int, iters: int, scan: int, rounds: int)
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algos", nargs="+", default=list(ALGOS))
+    parser.add_argument("--algos", nargs="+", default=list(METHODS))
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--batch", type=int, default=1280)
     parser.add_argument("--iters", type=int, default=20)

@@ -1,4 +1,4 @@
-"""Typed, frozen run configuration; the CLI (experiments/run.py) is generated from it with tyro.
+"""Typed, frozen run configuration; the CLI (``mtrl_jax.cli.run``) is generated from it with tyro.
 
 Fields left at ``None`` mean "the default of this method on this environment" and are filled in
 by :func:`resolve`, so that ``--algo paco`` alone reproduces the PaCo paper's MT10 settings while
@@ -11,16 +11,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from mtrl_jax.errors import ConfigError
+from mtrl_jax.methods import METHODS, QMP_NETWORKS, defaults_entry
 from mtrl_jax.xla_cache import DEFAULT_CACHE
 
-ALGOS = ("mtsac", "mhsac", "sm", "paco", "d2r", "care", "moore", "qmp")
 ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx", "mt1-mjx")
 DEVICE_ENVS = ("point-mt", "mt10-mjx", "mt1-mjx")
 """Environments whose reset and step are jittable (the device training loop)."""
-
-
-class ConfigError(ValueError):
-    """A bad configuration: the message names the problem and the fix."""
 
 
 # Fields that say where and how a run reports, never what it computes.
@@ -205,41 +202,28 @@ ENV_DEFAULTS: dict[str, dict] = {
                      alpha_lr=3e-4),
 }
 
-# Per-method defaults on MT10 (DESIGN.md sections 3-8); keys are Config fields.
-ALGO_DEFAULTS: dict[str, dict] = {
-    "mtsac": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
-    "mhsac": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
-    "sm": dict(lr=3e-4, alpha_lr=3e-4, task_weighting=True),
-    "paco": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=1e-4, task_weighting=False),
-    "d2r": dict(lr=3e-4, alpha_lr=1e-4, task_weighting=True),
-    "care": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
-    "moore": dict(lr=3e-4, hidden=(400, 400, 400), alpha_lr=3e-4, task_weighting=False),
-    "qmp": dict(lr=3e-4, hidden=(256, 256), alpha_lr=3e-4, task_weighting=False),  # QMP Table 1
-}
-
-
 def resolve(cfg: Config, num_tasks: int | None = None) -> Config:
     """Fill ``None`` fields from the method and environment defaults and validate.
 
-    Environment defaults win over method defaults for sizes (``hidden``): the pure-JAX suite
-    uses small networks whatever the method. Raises ConfigError with the fix on bad input.
+    Precedence: the method's defaults on this env (``methods.METHODS[algo].env_defaults``), then
+    the env's (``ENV_DEFAULTS``: the pure-JAX suite uses small networks whatever the method),
+    then the method's; then the method's derived fields. The result holds every value the run
+    uses. Raises ConfigError with the fix on bad input.
     """
-    if cfg.algo not in ALGOS:
-        raise ConfigError(f"unknown --algo {cfg.algo!r}: choose one of {', '.join(ALGOS)}")
+    if cfg.algo not in METHODS:
+        raise ConfigError(f"unknown --algo {cfg.algo!r}: choose one of {', '.join(METHODS)}")
     if cfg.env not in ENVS:
         raise ConfigError(f"unknown --env {cfg.env!r}: choose one of {', '.join(ENVS)}")
-    if cfg.qmp_with is not None and cfg.qmp_with not in ("mhsac", "sm", "paco", "d2r"):
-        raise ConfigError(f"unknown --qmp-with {cfg.qmp_with!r}: choose mhsac, sm, paco or d2r")
-    filled = {}
-    # QMP on a shared network takes that network's defaults (sizes, alpha lr, task weighting).
-    algo_defaults = ALGO_DEFAULTS[cfg.qmp_with if cfg.algo == "qmp" and cfg.qmp_with else cfg.algo]
-    merged = {**algo_defaults, **ENV_DEFAULTS[cfg.env]}
-    for field in dataclasses.fields(cfg):
-        if getattr(cfg, field.name) is None and field.name in merged:
-            filled[field.name] = merged[field.name]
-    if cfg.sm_module_width is None:
-        filled["sm_module_width"] = 256 if cfg.sm_layers <= 2 else 128
+    if cfg.qmp_with is not None and cfg.qmp_with not in QMP_NETWORKS:
+        raise ConfigError(f"unknown --qmp-with {cfg.qmp_with!r}: choose one of "
+                          f"{', '.join(QMP_NETWORKS)}")
+    entry = defaults_entry(cfg)
+    merged = {**entry.defaults, **ENV_DEFAULTS[cfg.env], **entry.env_defaults.get(cfg.env, {})}
+    filled = {f.name: merged[f.name] for f in dataclasses.fields(cfg)
+              if getattr(cfg, f.name) is None and f.name in merged}
     out = dataclasses.replace(cfg, **filled)
+    if entry.derived is not None:
+        out = dataclasses.replace(out, **entry.derived(out))
     validate(out, num_tasks)
     return out
 

@@ -348,7 +348,7 @@ class HostRows:
         self.pieces = make_host_pieces(cfg, sac)
         self._eval_action = jax.jit(lambda s, o: sac.eval_action(s, o, task_onehots(T, o.shape[1])))
         k_sac, _, k_loop = jax.random.split(jax.random.PRNGKey(seed), 3)
-        example = transition_example(env.obs_dim, env.act_dim, sac.method.store_spec)
+        example = transition_example(env.obs_dim, env.act_dim, sac.networks.store_spec)
         _, obs = env.reset()
         self.carry = HostCarry(sac.init(k_sac), buffer_init(example, T, cfg.buffer_size // T),
                                jnp.asarray(obs), k_loop, 0, empty_stats(T, E))

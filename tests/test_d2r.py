@@ -7,11 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mtrl_jax.agents.sac import make_sac, task_onehots
+from mtrl_jax.agents.sac import task_onehots
 from mtrl_jax.buffer import buffer_init, stratified_sample
 from mtrl_jax.config import Config, resolve
 from mtrl_jax.envs.point_mt import PointMT
-from mtrl_jax.nets import d2r, make_method
+from mtrl_jax.envs.base import EnvSpec
+from mtrl_jax.methods import build_method, make_agent
+from mtrl_jax.nets import d2r
 from mtrl_jax.train import make_learner, transition_example
 
 T, N, OBS, OUT, n = 3, 5, 4, 2, 6
@@ -314,8 +316,8 @@ def test_stored_routes_are_the_ones_the_update_reuses():
                          d2r_gate_width=16, d2r_embed_dim=8, warmup_steps=0, batch_size=40,
                          buffer_size=200))
     env = PointMT(envs_per_task=3)
-    method = make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks)
-    sac = make_sac(method, cfg, env.num_tasks, env.act_dim)
+    sac = make_agent(cfg, env.spec)
+    method = sac.networks
     select_action, store, _, _, _ = make_learner(cfg, sac)
     select_action, store = jax.jit(select_action), jax.jit(store)
     state = sac.init(jax.random.PRNGKey(0))
@@ -349,7 +351,8 @@ def test_stored_routes_are_the_ones_the_update_reuses():
 
 def test_ablation_switches():
     base = dict(algo="d2r", env="point-mt", d2r_modules=n)
-    spec = lambda **kw: make_method(resolve(Config(**base, **kw)), OBS, 2, T).store_spec  # noqa
+    spec = lambda **kw: build_method(resolve(Config(**base, **kw)),  # noqa: E731
+                                     EnvSpec.sized(OBS, 2, T)).networks.store_spec
     assert spec() == {"routes": ((n, 2), jnp.int8)}
     assert spec(d2r_routing="hard") == {"routes": ((n, 1), jnp.int8)}
     assert spec(d2r_routing="soft") == {} and spec(d2r_resrouting="target") == {}
@@ -366,8 +369,7 @@ def test_ablation_switches():
 
 def test_one_sac_update_is_finite():
     cfg = resolve(Config(algo="d2r", env="point-mt", d2r_modules=n))
-    method = make_method(cfg, OBS, 2, T)
-    sac = make_sac(method, cfg, T, 2)
+    sac = make_agent(cfg, EnvSpec.sized(OBS, 2, T))
     state = sac.init(jax.random.PRNGKey(0))
     r = np.random.default_rng(0)
     f = lambda *s: jnp.asarray(r.normal(size=s), jnp.float32)  # noqa: E731
@@ -384,8 +386,8 @@ def test_one_sac_update_is_finite():
 @pytest.mark.learning
 def test_d2r_learns_point_mt():
     """About 2 min on a quiet 2-core CPU (CI: 0.95 mean success at 60k steps in 122 s; 0.82
-    already at 30k in an earlier run), with point-mt's D2R sizes (POINT_MT_SIZES: 6 modules of
-    width 64)."""
+    already at 30k in an earlier run), with point-mt's D2R sizes (methods.METHODS["d2r"]: 6
+    modules of width 64)."""
     from learning_utils import train_point_mt
     # point-mt's defaults (alpha_lr 3e-4, not D2R's 1e-4: too slow for this budget)
     summary = train_point_mt("d2r")
@@ -473,8 +475,7 @@ def test_level_sac_update_is_finite(level):
     cfg = resolve(Config(algo="d2r", env="point-mt", d2r_modules=7, d2r_level=level,
                          d2r_level_width=3, d2r_module_width=8, d2r_gate_width=16,
                          d2r_embed_dim=8))
-    method = make_method(cfg, OBS, 2, T)
-    sac = make_sac(method, cfg, T, 2)
+    sac = make_agent(cfg, EnvSpec.sized(OBS, 2, T))
     state = sac.init(jax.random.PRNGKey(0))
     r = np.random.default_rng(0)
     f = lambda *s: jnp.asarray(r.normal(size=s), jnp.float32)  # noqa: E731
@@ -488,4 +489,4 @@ def test_level_sac_update_is_finite(level):
     assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(new.actor),
                                               jax.tree.leaves(state.actor)))
     with pytest.raises(ValueError, match="d2r-level-width"):
-        make_method(cfg.replace(d2r_modules=6), OBS, 2, T)
+        build_method(cfg.replace(d2r_modules=6), EnvSpec.sized(OBS, 2, T))

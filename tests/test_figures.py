@@ -108,7 +108,7 @@ def test_sm_routing(runs, capsys):
     n = obs.shape[1]
     onehot = np.broadcast_to(np.eye(5, dtype=np.float32)[2], (1, n, 5))
     extra = {"mode": "eval", "shared": nets.shared, "log_alpha": nets.log_alpha, "stored": {}}
-    _, aux = nets.method.actor.apply(nets.actor, obs[2:3], onehot, None, extra)
+    _, aux = nets.networks.actor.apply(nets.actor, obs[2:3], onehot, None, extra)
     np.testing.assert_allclose(layers[0][2], np.asarray(aux["routing"][0])[0].mean(0),
                                atol=1e-6)
     np.testing.assert_allclose(out_w[2], np.asarray(aux["output_weights"])[0].mean(0),

@@ -11,7 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mtrl_jax.agents.sac import make_sac
 from mtrl_jax.buffer import buffer_init
 from mtrl_jax.cli import run as run_cli
 from mtrl_jax.config import Config, resolve
@@ -21,7 +20,8 @@ from mtrl_jax.engine import EarlyStop
 from mtrl_jax.experiment import train
 from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
 from mtrl_jax.logging import RunLogger
-from mtrl_jax.nets import make_method
+from mtrl_jax.envs.base import EnvSpec
+from mtrl_jax.methods import make_agent
 from mtrl_jax.run_folder import RunFolder
 from mtrl_jax.train import empty_stats, make_train, transition_example
 
@@ -65,9 +65,8 @@ def tiny_cfg(**kw):
 
 
 def pieces_and_carry(cfg, env):
-    method = make_method(cfg, OBS, ACT, env.num_tasks)
-    sac = make_sac(method, cfg, env.num_tasks, ACT)
-    example = transition_example(OBS, ACT, method.store_spec)
+    sac = make_agent(cfg, EnvSpec.sized(OBS, ACT, env.num_tasks))
+    example = transition_example(OBS, ACT, sac.networks.store_spec)
     _, obs = env.reset()
     carry = HostCarry(sac.init(jax.random.PRNGKey(0)),
                       buffer_init(example, env.num_tasks, cfg.buffer_size // env.num_tasks),
@@ -105,7 +104,7 @@ def test_device_training_chunk_copies_no_buffer_sized_array():
     cfg = resolve(Config(algo="mtsac", env="point-mt", hidden=(8,), buffer_size=5 * 1237,
                          steps_per_call=3, batch_size=10, warmup_steps=5), 5)
     env = PointMT(envs_per_task=1)
-    sac = make_sac(make_method(cfg, env.obs_dim, env.act_dim, 5), cfg, 5, env.act_dim)
+    sac = make_agent(cfg, EnvSpec.sized(env.obs_dim, env.act_dim, 5))
     init, chunk = make_train(cfg, env, sac)
     state = jax.jit(init)(jax.random.PRNGKey(0))
     hlo = jax.jit(chunk, donate_argnums=0).lower(state).compile().as_text()
@@ -131,8 +130,7 @@ def test_progress_is_drawn_by_wall_time_while_steps_are_slow(tmp_path):
     runs, and redraws with the step count and rates every ``progress_every`` seconds."""
     env = SlowHostEnv(delay=0.25)
     cfg = tiny_cfg(total_steps=28, progress_every=0.5, steps_per_call=1000)
-    method = make_method(cfg, OBS, ACT, env.num_tasks)
-    sac = make_sac(method, cfg, env.num_tasks, ACT)
+    sac = make_agent(cfg, EnvSpec.sized(OBS, ACT, env.num_tasks))
     stream = TimedStream()
     start = time.perf_counter()
     logger = RunLogger(str(tmp_path), cfg.total_steps, 0, True, cfg.progress_every, stream)

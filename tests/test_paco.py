@@ -12,6 +12,9 @@ import pytest
 from mtrl_jax.agents import sac as sac_module
 from mtrl_jax.agents.sac import make_sac, task_onehots
 from mtrl_jax.config import Config, resolve
+from mtrl_jax.agents import paco as paco_hooks
+from mtrl_jax.envs.base import EnvSpec
+from mtrl_jax.methods import build_method
 from mtrl_jax.nets import paco
 from mtrl_jax.nets.base import mlp_apply
 
@@ -20,6 +23,10 @@ T, OBS, ACT, K = 5, 7, 2, 5
 
 def paco_cfg(**changes):
     return resolve(Config(algo="paco", env="point-mt", hidden=(32, 32), **changes))
+
+
+def paco_method(cfg, obs_dim, act_dim, num_tasks):
+    return build_method(cfg, EnvSpec.sized(obs_dim, act_dim, num_tasks))
 
 
 def group_inputs(key, n=6):
@@ -82,12 +89,13 @@ def test_compose_params_gradient_equals_autodiff_of_the_plain_sum():
 
 def test_identical_copies_make_every_task_the_base_network_scaled_by_sum_w():
     cfg = paco_cfg()
-    method = paco.make_method(cfg, OBS, ACT, T)
-    params = method.actor.init(jax.random.key(2))
-    shared = method.init_shared(jax.random.key(3))
+    method = paco_method(cfg, OBS, ACT, T)
+    params = method.networks.actor.init(jax.random.key(2))
+    shared = method.networks.init_shared(jax.random.key(3))
     assert shared["w"].shape == (T, K)
     obs, onehot = group_inputs(jax.random.key(4))
-    actor = jax.jit(lambda p, o, s: method.actor.apply(p, o, onehot, None, {"shared": s})[0])
+    net = method.networks.actor
+    actor = jax.jit(lambda p, o, s: net.apply(p, o, onehot, None, {"shared": s})[0])
     out = actor(params, obs, shared)
     scale = shared["w"].sum(axis=1)                                          # (T,)
 
@@ -108,18 +116,19 @@ def test_identical_copies_make_every_task_the_base_network_scaled_by_sum_w():
 
 def test_w_is_n01_and_shared_by_actor_and_critic():
     cfg = paco_cfg()
-    method = paco.make_method(resolve(Config(algo="paco", env="point-mt", paco_k=400)),
+    method = paco_method(resolve(Config(algo="paco", env="point-mt", paco_k=400)),
                               OBS, ACT, 50)
-    w = method.init_shared(jax.random.key(5))["w"]
+    w = method.networks.init_shared(jax.random.key(5))["w"]
     assert abs(float(w.mean())) < 0.02 and abs(float(w.std()) - 1.0) < 0.02
     # the critic reads the same w: changing w changes the critic's output
-    method = paco.make_method(cfg, OBS, ACT, T)
-    critic = method.critic.init(jax.random.key(6))
-    shared = method.init_shared(jax.random.key(7))
+    method = paco_method(cfg, OBS, ACT, T)
+    critic = method.networks.critic.init(jax.random.key(6))
+    shared = method.networks.init_shared(jax.random.key(7))
     obs, onehot = group_inputs(jax.random.key(8))
     x = jnp.concatenate([obs, jnp.zeros((T, 6, ACT))], -1)
-    q1, _ = method.critic.apply(critic, x, onehot, None, {"shared": shared})
-    q2, _ = method.critic.apply(critic, x, onehot, None, {"shared": {"w": shared["w"] * 2.0}})
+    net = method.networks.critic
+    q1, _ = net.apply(critic, x, onehot, None, {"shared": shared})
+    q2, _ = net.apply(critic, x, onehot, None, {"shared": {"w": shared["w"] * 2.0}})
     assert q1.shape == (T, 6, 1) and not np.allclose(q1, q2)
 
 
@@ -128,7 +137,7 @@ def test_w_is_n01_and_shared_by_actor_and_critic():
 def sgd_grads(monkeypatch, method, cfg, state, batch, key):
     """The gradient the real SAC update applies: with SGD(lr=1) the step is params - grad."""
     monkeypatch.setattr(sac_module, "make_optimizer", lambda lr, clip: optax.sgd(1.0))
-    sac = make_sac(method, cfg, T, ACT)
+    sac = make_sac(method.networks, cfg, T, ACT, method.hooks)
     new, info = jax.jit(sac.update)(state, batch, key)
     grads = jax.tree.map(lambda a, b: a - b, (state.actor, state.critic, state.shared),
                          (new.actor, new.critic, new.shared))
@@ -151,8 +160,8 @@ def flat(tree):
 
 def test_maskout_removes_exactly_the_exploded_tasks_gradient(monkeypatch):
     cfg = paco_cfg(paco_reset=False)
-    method = paco.make_method(cfg, OBS, ACT, T)
-    state = make_sac(method, cfg, T, ACT).init(jax.random.key(10))
+    method = paco_method(cfg, OBS, ACT, T)
+    state = make_sac(method.networks, cfg, T, ACT, method.hooks).init(jax.random.key(10))
     batch, key = make_batch(jax.random.key(11)), jax.random.key(12)
 
     masked, info = sgd_grads(monkeypatch, method, cfg, state, batch, key)
@@ -160,11 +169,11 @@ def test_maskout_removes_exactly_the_exploded_tasks_gradient(monkeypatch):
     assert np.all(np.asarray(info["task_loss"][1:]) < cfg.paco_epsilon)
     np.testing.assert_array_equal(info["task_mask"], [0, 1, 1, 1, 1])
 
-    no_mask, _ = sgd_grads(monkeypatch, method._replace(task_loss_mask=None), cfg, state,
-                           batch, key)
-    only_0 = method._replace(task_loss_mask=lambda l: jnp.eye(T)[0])
+    with_mask = lambda m: method._replace(hooks=method.hooks._replace(task_loss_mask=m))  # noqa: E731
+    no_mask, _ = sgd_grads(monkeypatch, with_mask(None), cfg, state, batch, key)
+    only_0 = with_mask(lambda l: jnp.eye(T)[0])
     exploded_grad, _ = sgd_grads(monkeypatch, only_0, cfg, state, batch, key)
-    others = method._replace(task_loss_mask=lambda l: 1.0 - jnp.eye(T)[0])
+    others = with_mask(lambda l: 1.0 - jnp.eye(T)[0])
     others_grad, _ = sgd_grads(monkeypatch, others, cfg, state, batch, key)
 
     for part in range(2):   # actor Phi, critic Phi
@@ -189,10 +198,10 @@ def test_maskout_removes_exactly_the_exploded_tasks_gradient(monkeypatch):
 
 def test_maskout_switch_off_keeps_all_tasks():
     cfg = paco_cfg(paco_maskout=False, paco_reset=False)
-    method = paco.make_method(cfg, OBS, ACT, T)
-    assert method.task_loss_mask is None and method.post_update is None
-    on = paco.make_method(paco_cfg(), OBS, ACT, T)
-    mask = on.task_loss_mask(jnp.array([1.0, 3e3, 3001.0, jnp.nan, -5.0]))
+    method = paco_method(cfg, OBS, ACT, T)
+    assert method.hooks.task_loss_mask is None and method.hooks.post_update is None
+    on = paco_method(paco_cfg(), OBS, ACT, T)
+    mask = on.hooks.task_loss_mask(jnp.array([1.0, 3e3, 3001.0, jnp.nan, -5.0]))
     np.testing.assert_array_equal(mask, [1, 1, 0, 0, 1])
 
 
@@ -200,11 +209,11 @@ def test_maskout_switch_off_keeps_all_tasks():
 
 def test_w_reset_is_a_convex_combination_of_healthy_w_and_touches_nothing_else():
     cfg = paco_cfg()
-    method = paco.make_method(cfg, OBS, ACT, T)
-    state = make_sac(method, cfg, T, ACT).init(jax.random.key(20))
+    method = paco_method(cfg, OBS, ACT, T)
+    state = make_sac(method.networks, cfg, T, ACT, method.hooks).init(jax.random.key(20))
     loss = jnp.array([1.0, 5e3, 2.0, jnp.inf, 3.0])
-    info = {"task_loss": loss, "task_mask": method.task_loss_mask(loss)}
-    new = jax.jit(method.post_update)(state, info, jax.random.key(21))
+    info = {"task_loss": loss, "task_mask": method.hooks.task_loss_mask(loss)}
+    new = jax.jit(method.hooks.post_update)(state, info, jax.random.key(21))
 
     w_old, w_new = np.asarray(state.shared["w"]), np.asarray(new.shared["w"])
     healthy, bad = [0, 2, 4], [1, 3]
@@ -226,15 +235,15 @@ def test_w_reset_is_a_convex_combination_of_healthy_w_and_touches_nothing_else()
 
     # nothing exploded: nothing changes
     calm = {"task_loss": jnp.ones(T), "task_mask": jnp.ones(T)}
-    np.testing.assert_array_equal(method.post_update(state, calm, jax.random.key(1)).shared["w"],
-                                  w_old)
+    unchanged = method.hooks.post_update(state, calm, jax.random.key(1))
+    np.testing.assert_array_equal(unchanged.shared["w"], w_old)
 
 
 def test_w_reset_weights_are_uniform_on_the_simplex():
     w = jnp.concatenate([jnp.eye(3), jnp.zeros((1, 3))])    # rows 0-2 healthy, beta = new row 3
     bad = jnp.array([False, False, False, True])
     keys = jax.random.split(jax.random.key(30), 4000)
-    beta = np.asarray(jax.vmap(lambda k: paco.reset_w(w, bad, k)[3])(keys))
+    beta = np.asarray(jax.vmap(lambda k: paco_hooks.reset_w(w, bad, k)[3])(keys))
     # Dirichlet(1, 1, 1): each coordinate is Beta(1, 2): mean 1/3, variance 1/18
     np.testing.assert_allclose(beta.mean(0), 1 / 3, atol=0.015)
     np.testing.assert_allclose(beta.var(0), 1 / 18, atol=0.005)

@@ -11,16 +11,17 @@ import pytest
 from mtrl_jax.agents import qmp
 from mtrl_jax.agents.sac import make_sac, task_onehots
 from mtrl_jax.config import Config, resolve
-from mtrl_jax.envs.base import StepOut
-from mtrl_jax.nets import Network, make_method
-from mtrl_jax.train import make_train
+from mtrl_jax.envs.base import EnvSpec, StepOut
+from mtrl_jax.methods import build_method, make_agent
+from mtrl_jax.nets import Network
+from mtrl_jax.train import make_learner, make_train
 
 T, E, OBS, ACT = 5, 3, 7, 2
 
 
 def build(gate="qswitch", hidden=(8, 8), **kw):
     cfg = resolve(Config(algo="qmp", env="point-mt", hidden=hidden, qmp_gate=gate, **kw))
-    sac = make_sac(make_method(cfg, OBS, ACT, T), cfg, T, ACT)
+    sac = make_agent(cfg, EnvSpec.sized(OBS, ACT, T))
     return cfg, sac, sac.init(jax.random.PRNGKey(0))
 
 
@@ -123,15 +124,16 @@ def test_candidates_and_scores_are_policy_j_and_critic_i_at_task_is_state(qmp_wi
 def test_stored_fields_are_those_of_the_acting_policy():
     """A method that stores per-transition fields (D2R's routes) gets the acting policy's."""
     cfg = resolve(Config(algo="qmp", env="point-mt", hidden=(8,), qmp_gate="uniform"))
-    base = make_method(cfg, OBS, ACT, T)
+    base = build_method(cfg, EnvSpec.sized(OBS, ACT, T))
+    actor = base.networks.actor
 
     def apply(params, obs, onehot, rng, extra):
-        out, _ = base.actor.apply(params, obs, onehot, rng, extra)
+        out, _ = actor.apply(params, obs, onehot, rng, extra)
         return out, {"store": {"policy": jnp.argmax(onehot, -1)}, "per_group": onehot[:, 0]}
 
-    method = base._replace(actor=Network(base.actor.init, apply),
-                           store_spec={"policy": ((), jnp.int32)})
-    sac = make_sac(method, cfg, T, ACT)
+    networks = base.networks._replace(actor=Network(actor.init, apply),
+                                      store_spec={"policy": ((), jnp.int32)})
+    sac = make_sac(networks, cfg, T, ACT, base.hooks)
     state = sac.init(jax.random.PRNGKey(0))
     _, choice, _, _, stored = qmp.mixture_step(sac, state, random_obs(e=8),
                                                jax.random.PRNGKey(1), gate="uniform")
@@ -142,7 +144,7 @@ def test_stored_fields_are_those_of_the_acting_policy():
 def test_warmup_uses_own_policy_and_random_warmup_counts_nothing():
     cfg, sac, state = build(qmp_warmup=1000, warmup_steps=100)
     state = hand_set(state)
-    collect = jax.jit(qmp.make_mixture_collect(cfg, sac))
+    collect = jax.jit(qmp.make_mixture_collect(sac, cfg.qmp_gate, cfg.qmp_warmup))
     obs, onehot, key = random_obs(), task_onehots(T, E), jax.random.PRNGKey(0)
     action, aux = collect(state, obs, onehot, key, 500)            # mixture warm-up: own policy
     np.testing.assert_allclose(action, np.broadcast_to(POLICY_ACTIONS[:, None], (T, E, ACT)),
@@ -151,8 +153,11 @@ def test_warmup_uses_own_policy_and_random_warmup_counts_nothing():
     action, aux = collect(state, obs, onehot, key, 1000)           # mixture on
     np.testing.assert_array_equal(aux["stats"]["qmp_selection"],
                                   E * np.eye(T)[PREFERRED])
-    _, aux = collect(state, obs, onehot, key, 50)                  # random actions: no count
+    select_action = jax.jit(make_learner(cfg, sac)[0])              # the loop's action choice
+    _, aux = select_action(state, obs, key, 50)                    # random actions: no count
     assert float(aux["stats"]["qmp_selection"].sum()) == 0.0
+    _, aux = select_action(state, obs, key, 100)
+    assert float(aux["stats"]["qmp_selection"].sum()) == T * E
 
 
 def test_separate_task_losses_reach_only_that_tasks_policy_and_critic():
@@ -211,7 +216,7 @@ def test_data_for_task_i_is_stored_in_ring_i_and_selection_counts_reach_the_run_
                          warmup_steps=2 * T * E, steps_per_call=6, buffer_size=T * 50,
                          batch_size=T * 2))
     env = TaskStampEnv()
-    sac = make_sac(make_method(cfg, OBS, ACT, T), cfg, T, ACT)
+    sac = make_agent(cfg, EnvSpec.sized(OBS, ACT, T))
     init, train_chunk = make_train(cfg, env, sac)
     ts, metrics = jax.jit(train_chunk)(init(jax.random.PRNGKey(0)))
     counts = np.asarray(metrics["collect"]["qmp_selection"], np.float64)

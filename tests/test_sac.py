@@ -3,9 +3,9 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import norm
 
-from mtrl_jax.agents.sac import make_sac
+from mtrl_jax.envs.base import EnvSpec
 from mtrl_jax.config import Config, resolve
-from mtrl_jax.nets import make_method
+from mtrl_jax.methods import make_agent
 from mtrl_jax.nets.multihead import make_multihead
 from mtrl_jax.nets.policy import sample_tanh_gaussian, tanh_gaussian_log_prob
 
@@ -46,8 +46,7 @@ def tiny_batch(seed=0, terminated=None, truncated=None):
 
 
 def setup(cfg, key=0):
-    method = make_method(cfg, OBS, ACT, T)
-    sac = make_sac(method, cfg, T, ACT)
+    sac = make_agent(cfg, EnvSpec.sized(OBS, ACT, T))
     state = sac.init(jax.random.PRNGKey(key))
     # a target critic different from the critic, so that the test can tell them apart
     state = state._replace(target_critic=jax.tree.map(lambda x: 0.5 * x + 0.1, state.critic))

@@ -10,6 +10,8 @@ import pytest
 
 from mtrl_jax.agents.sac import task_onehots
 from mtrl_jax.config import Config, resolve
+from mtrl_jax.envs.base import EnvSpec
+from mtrl_jax.methods import build_method
 from mtrl_jax.nets import soft_modules
 
 T, OBS, ACT, N = 5, 7, 2, 3
@@ -143,20 +145,23 @@ def test_forward_matches_a_loop_reference(layers, modules):
 
 
 def test_method_sizes_and_task_weighting():
+    """The widths are resolved into the config (config.json holds what the networks use)."""
+    sizes = lambda c: (c.sm_embed_dim, c.sm_gate_width, c.sm_layers, c.sm_modules,  # noqa: E731
+                       c.sm_module_width)
     cfg = resolve(Config(algo="sm", env="mt10"))
-    assert cfg.task_weighting is True
-    assert soft_modules.sm_sizes(cfg) == dict(embed_dim=400, gate_width=256, num_layers=2,
-                                              num_modules=2, module_width=256)
+    assert cfg.task_weighting is True and cfg.sm_widths_from_hidden is False
+    assert sizes(cfg) == (400, 256, 2, 2, 256)
     deep = resolve(Config(algo="sm", env="mt10", sm_layers=4, sm_modules=4))
-    assert soft_modules.sm_sizes(deep)["module_width"] == 128
+    assert deep.sm_module_width == 128
     small = resolve(Config(algo="sm", env="point-mt", hidden=(128, 128)))
-    assert soft_modules.sm_sizes(small) == dict(embed_dim=50, gate_width=32, num_layers=2,
-                                                num_modules=2, module_width=32)
-    small_deep = small.replace(sm_layers=4, sm_modules=4)
-    assert soft_modules.sm_sizes(small_deep)["module_width"] == 16
-    paper_on_point = small.replace(sm_widths_from_hidden=False)
-    assert soft_modules.sm_sizes(paper_on_point)["embed_dim"] == 400
-    method = soft_modules.make_method(cfg, 39, 4, 10)
+    assert small.sm_widths_from_hidden is True and sizes(small) == (50, 32, 2, 2, 32)
+    small_deep = resolve(Config(algo="sm", env="point-mt", hidden=(128, 128), sm_layers=4,
+                                sm_modules=4))
+    assert small_deep.sm_module_width == 16
+    paper_on_point = resolve(Config(algo="sm", env="point-mt", sm_widths_from_hidden=False))
+    assert paper_on_point.sm_embed_dim == 400 and paper_on_point.sm_module_width == 256
+    assert resolve(small) == small                                   # resolving is idempotent
+    method = build_method(cfg, EnvSpec.sized(39, 4, 10)).networks
     critic = jax.eval_shape(method.critic.init, jax.random.key(0))
     assert critic["f"][0]["w"].shape == (39 + 4, 400) and critic["head"]["w"].shape == (256, 1)
     actor = jax.eval_shape(method.actor.init, jax.random.key(0))

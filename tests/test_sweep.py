@@ -58,15 +58,13 @@ def max_abs_diff(a, b):
 def train_alone(lr, seeds):
     """Final SAC states of single-seed runs on one device: the library's own init/train_chunk,
     jitted without vmap or sharding (compiled once per lr and reused for the seeds)."""
-    from mtrl_jax.agents.sac import make_sac
     from mtrl_jax.config import resolve
     from mtrl_jax.envs import make_env
-    from mtrl_jax.nets import make_method
+    from mtrl_jax.methods import make_agent
     from mtrl_jax.train import make_train
     cfg = resolve(Config(**{**TINY, "lr": lr}))
     env = make_env(cfg)
-    sac = make_sac(make_method(cfg, env.obs_dim, env.act_dim, env.num_tasks), cfg,
-                   env.num_tasks, env.act_dim)
+    sac = make_agent(cfg, env.spec)
     init, chunk = make_train(cfg, env, sac)
     init, chunk = jax.jit(init), jax.jit(chunk)
     out = []
@@ -156,7 +154,7 @@ def test_a_failed_point_is_recorded_and_the_others_finish(tmp_path):
 
 
 def test_process_mode_runs_run_py_per_seed_and_records_failures(tmp_path):
-    """Host-env path (forced on point-mt): one experiments/run.py per (point, seed)."""
+    """Host-env path (forced on point-mt): one run process per (point, seed)."""
     code = sweep_cli.main(["--mode", "processes", "--workers", "2", "--seeds", "3",
                            "--set", "batch_size=20,21",
                            *sum((["--set", s] for s in TINY_SET[:1] + TINY_SET[2:]), []),
@@ -169,6 +167,34 @@ def test_process_mode_runs_run_py_per_seed_and_records_failures(tmp_path):
     cfg = json.load(open(os.path.join(by_batch[20]["run_dir"], "config.json")))
     assert cfg["seed"] == 3 and cfg["batch_size"] == 20 and cfg["hidden"] == [16]
     assert os.path.exists(os.path.join(by_batch[20]["run_dir"], "summary.json"))
+
+
+def test_process_mode_runs_the_installed_package_not_the_source_tree(tmp_path):
+    """A wheel of the package installed into a folder of its own (not editable; no
+    experiments/ beside it) runs a process-mode sweep: each run is ``python -m
+    mtrl_jax.cli.run`` of that copy."""
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), ROOT],
+                   check=True, timeout=600, capture_output=True)
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(site),
+                    str(next(wheels.glob("mtrl_jax-*.whl")))], check=True, timeout=600,
+                   capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run([sys.executable, "-c", "import mtrl_jax; print(mtrl_jax.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert where.stdout.strip() == str(site / "mtrl_jax" / "__init__.py")
+    assert not (site / "experiments").exists()
+    cmd = [sys.executable, "-m", "mtrl_jax.cli.sweep", "--mode", "processes", "--workers", "1",
+           "--seeds", "0", *sum((["--set", s] for s in TINY_SET), []),
+           "--out-dir", str(tmp_path / "out"), "--name", "wheel"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    record = json.load(open(tmp_path / "out" / "wheel" / "sweep.json"))
+    (point,) = record["points"].values()
+    assert point["status"] == "ok"
+    assert os.path.exists(os.path.join(point["run_dir"], "summary.json"))
 
 
 def test_grid_parsing_and_expansion():
@@ -264,7 +290,7 @@ def test_a_qmp_sweep_point_writes_the_selection_matrix_as_run_py_does(tmp_path):
     folder = RunFolder(str(tmp_path))
     point = PointRun(cfg, folder, slice(0, 1), env.task_names,
                      folder.open_logger(cfg, progress=False),
-                     sac_builder(env)(cfg).method.on_run_end)
+                     sac_builder(env)(cfg).hooks.on_run_end)
     point.train(100, {"total_loss": np.zeros(1), "updates": np.array([3]),
                       "collect": {"qmp_selection": counts[None]}})
     point.finish(200, np.full((1, 5), 0.5), {"x": np.zeros(1)}, wall=1.0)

@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mtrl_jax.agents.sac import task_onehots
+from mtrl_jax.agents.sac import SACHooks, task_onehots
 from mtrl_jax.config import ConfigError
 from mtrl_jax.run_folder import RunFolder
 
@@ -113,22 +113,23 @@ def mixture_step(sac, sac_state, obs, key, gate: str = "qswitch", own_only=False
     return action, choice, candidates, scores, jax.tree.map(pick, aux.get("store", {}))
 
 
-def make_mixture_collect(cfg, sac):
-    """The collect function of the training loop (``mtrl_jax.train``) for QMP.
+def make_mixture_collect(sac, gate: str = "qswitch", warmup: int = 0):
+    """The collect function of the training loop (``mtrl_jax.train``) for QMP; each task acts
+    with its own policy for the first ``warmup`` transitions.
 
     collect(sac_state, obs (T, E, d), onehot (T, E, T), key, env_steps) -> (action (T, E, A),
-    aux) with aux["stats"]["qmp_selection"] (T, T) counts (zero during the random warm-up) and
-    aux["store"] the acting policies' fields to keep in the replay buffer.
+    aux) with aux["stats"]["qmp_selection"] (T, T) counts and aux["store"] the acting policies'
+    fields to keep in the replay buffer. (The loop zeroes the counts while its random warm-up
+    acts instead.)
     """
     T = sac.num_tasks
-    if cfg.qmp_gate not in GATES:
-        raise ConfigError(f"unknown --qmp-gate {cfg.qmp_gate!r}: choose one of {', '.join(GATES)}")
+    if gate not in GATES:
+        raise ConfigError(f"unknown --qmp-gate {gate!r}: choose one of {', '.join(GATES)}")
 
     def collect(sac_state, obs, onehot, key, env_steps):
-        action, choice, _, _, stored = mixture_step(sac, sac_state, obs, key, cfg.qmp_gate,
-                                                    own_only=env_steps < cfg.qmp_warmup)
-        acting = env_steps >= (cfg.warmup_steps or 0)                  # random actions before
-        counts = jax.nn.one_hot(choice, T).sum(axis=1) * acting        # (T_task, T_policy)
+        action, choice, _, _, stored = mixture_step(sac, sac_state, obs, key, gate,
+                                                    own_only=env_steps < warmup)
+        counts = jax.nn.one_hot(choice, T).sum(axis=1)                 # (T_task, T_policy)
         return action, {"store": stored, "stats": {"qmp_selection": counts}}
 
     return collect
@@ -170,19 +171,11 @@ def save_selection_at_run_end(run_dir: str) -> None:
         print(f"qmp: no {SELECTION_FILE} written: {err}")
 
 
-def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int):
-    """Separate per-task networks (default) or ``cfg.qmp_with``'s network, with the mixture as
-    the collect function."""
-    if cfg.qmp_with is None:
-        from mtrl_jax.nets.separate import make_method as make_base
-        base = make_base(cfg, obs_dim, act_dim, num_tasks)
-    else:
-        from mtrl_jax.nets import make_method as make_base
-        if cfg.qmp_with == "qmp":
-            raise ConfigError("--qmp-with qmp is circular: choose mhsac, sm, paco or d2r")
-        base = make_base(cfg.replace(algo=cfg.qmp_with), obs_dim, act_dim, num_tasks)
-        if base.make_collect is not None:
-            raise ConfigError(f"--qmp-with {cfg.qmp_with}: that method already has its own "
-                              "collection strategy")
-    return base._replace(make_collect=lambda sac: make_mixture_collect(cfg, sac),
+def make_qmp_hooks(gate: str = "qswitch", warmup: int = 0,
+                   base: SACHooks = SACHooks()) -> SACHooks:
+    """The mixture as the collect function and the selection matrix at the run's end, on top
+    of the ``base`` hooks of the network QMP runs over (PaCo's, with ``--qmp-with paco``)."""
+    if base.make_collect is not None:
+        raise ConfigError("QMP over a method that has its own collection strategy")
+    return base._replace(make_collect=lambda sac: make_mixture_collect(sac, gate, warmup),
                          on_run_end=save_selection_at_run_end)

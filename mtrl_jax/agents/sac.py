@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mtrl_jax.nets.base import Method
+from mtrl_jax.nets.base import Networks
 from mtrl_jax.nets.policy import deterministic_action, sample_tanh_gaussian, split_gaussian
 
 Params = Any
@@ -56,7 +56,27 @@ class SAC(NamedTuple):
     q_values: Callable[..., jax.Array]
     num_tasks: int
     act_dim: int
-    method: Method
+    networks: Networks
+    hooks: "SACHooks"
+
+
+class SACHooks(NamedTuple):
+    """Where a method changes the SAC algorithm rather than the networks (all optional).
+
+    task_loss_mask(task_losses (T,)) -> (T,) multiplicative mask of each task's total loss
+    (stop-gradient is applied by the core; PaCo's mask-out).
+    post_update(sac_state, info, key) -> sac_state, applied after each update, where info holds
+    ``task_loss`` (T,) and ``task_mask`` (T,) (PaCo's w-reset).
+    make_collect(sac) -> collect function replacing each task's own-policy exploration (QMP's
+    mixture); see ``mtrl_jax.train`` for its signature.
+    on_run_end(run_dir) -> None, called when a run has written its folder (QMP saves its
+    selection matrix).
+    """
+
+    task_loss_mask: Callable[[jax.Array], jax.Array] | None = None
+    post_update: Callable[..., Any] | None = None
+    make_collect: Callable[..., Any] | None = None
+    on_run_end: Callable[[str], Any] | None = None
 
 
 def task_onehots(num_tasks: int, n: int) -> jax.Array:
@@ -69,10 +89,11 @@ def make_optimizer(lr: float, grad_clip: float | None) -> optax.GradientTransfor
     return adam if grad_clip is None else optax.chain(optax.clip_by_global_norm(grad_clip), adam)
 
 
-def make_sac(method: Method, cfg, num_tasks: int, act_dim: int) -> SAC:
+def make_sac(networks: Networks, cfg, num_tasks: int, act_dim: int,
+             hooks: SACHooks = SACHooks()) -> SAC:
     """Build the SAC functions. ``cfg`` needs lr, alpha_lr, gamma, tau, init_alpha,
     target_entropy, grad_clip, task_weighting, log_std_min, log_std_max (a resolved Config)."""
-    actor, critic = method.actor, method.critic
+    actor, critic = networks.actor, networks.critic
     target_entropy = -float(act_dim) if cfg.target_entropy is None else cfg.target_entropy
     net_opt = make_optimizer(cfg.lr, cfg.grad_clip)
     alpha_opt = make_optimizer(cfg.alpha_lr, None)
@@ -82,7 +103,7 @@ def make_sac(method: Method, cfg, num_tasks: int, act_dim: int) -> SAC:
         k_actor, k_critic, k_shared = jax.random.split(key, 3)
         actor_params = actor.init(k_actor)
         critic_params = jax.vmap(critic.init)(jax.random.split(k_critic, 2))
-        shared = method.init_shared(k_shared)
+        shared = networks.init_shared(k_shared)
         log_alpha = jnp.full((T,), jnp.log(cfg.init_alpha), jnp.float32)
         # The target starts as a copy, not an alias, so that the state can be donated.
         target = jax.tree.map(jnp.copy, critic_params)
@@ -143,8 +164,8 @@ def make_sac(method: Method, cfg, num_tasks: int, act_dim: int) -> SAC:
         # J_t = actor + critic loss: the quantity PaCo's mask-out compares with epsilon (PaCo
         # paper, Algorithm 1; DESIGN.md section 5 also adds the temperature loss).
         task_loss = sg(critic_task + actor_task)
-        mask = (jnp.ones((T,)) if method.task_loss_mask is None
-                else sg(method.task_loss_mask(task_loss)))
+        mask = (jnp.ones((T,)) if hooks.task_loss_mask is None
+                else sg(hooks.task_loss_mask(task_loss)))
         weights = (sg(T * jax.nn.softmax(-log_alpha)) if cfg.task_weighting
                    else jnp.ones((T,)))
         total = jnp.mean(mask * (weights * (critic_task + actor_task) + alpha_task))
@@ -172,8 +193,8 @@ def make_sac(method: Method, cfg, num_tasks: int, act_dim: int) -> SAC:
                               state.target_critic, critic_p)
         new_state = SACState(actor_p, critic_p, target, shared, log_alpha, actor_opt, critic_opt,
                              shared_opt, alpha_opt_state, state.steps + 1)
-        if method.post_update is not None:
-            new_state = method.post_update(new_state, info, k_post)
+        if hooks.post_update is not None:
+            new_state = hooks.post_update(new_state, info, k_post)
         info["alpha"] = jnp.exp(new_state.log_alpha)
         return new_state, info
 
@@ -195,4 +216,5 @@ def make_sac(method: Method, cfg, num_tasks: int, act_dim: int) -> SAC:
         return twin_q(state.critic, obs, action, onehot, None,
                       extra_for("eval", state.shared, state.log_alpha)).min(axis=0)
 
-    return SAC(init, update, explore, eval_action, sample_action, q_values, T, act_dim, method)
+    return SAC(init, update, explore, eval_action, sample_action, q_values, T, act_dim,
+               networks, hooks)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from mtrl_jax.config import Config, ConfigError
+from typing import TYPE_CHECKING
+
+from mtrl_jax.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mtrl_jax.config import Config
 
 
 def metaworld_task_names() -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from mtrl_jax.envs.base import StepOut
+from mtrl_jax.envs.base import EnvSpec, StepOut, spec_of
 from mtrl_jax.envs.mw_tasks.tasks import MT10_TASKS  # noqa: F401  (the benchmark's task order)
 
 OBS_DIM = 39
@@ -118,6 +118,16 @@ class MetaWorldEnv:
         _, _, per_task, _ = evaluation(Agent(), self._eval_vec, num_episodes=episodes)
         names = _task_names(self._eval_vec)
         return np.array([per_task[name] for name in names if name in per_task][:num_tasks])
+
+    @property
+    def spec(self) -> EnvSpec:
+        return spec_of(self)
+
+    def with_envs(self, envs_per_task: int) -> "MetaWorldEnv":
+        """Itself: Meta-World's vector env steps one env per task."""
+        if envs_per_task != 1:
+            raise ValueError(f"the CPU Meta-World env steps one env per task, not {envs_per_task}")
+        return self
 
     def close(self):
         self.vec.close()

@@ -17,6 +17,9 @@ flee             min(|p - g|, 1) (goal starts 0.1-0.2 away)        |p - g| > 0.6
 
 ``flee`` conflicts with the others: the same observation asks for the opposite motion, the case
 where selective sharing (QMP) matters.
+
+``reset(key, goal_index)`` starts env (t, e) in episode ``goal_index[t, e]`` of task t, a fixed
+draw (the evaluation's pre-sampled goals, as Meta-World's); without it the key draws them.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.envs.base import StepOut
+from mtrl_jax.envs.base import DeviceEnv, StepOut
 
 TASK_NAMES = ("reach", "reach-sparse", "waypoint", "push", "flee")
 REACH, SPARSE, WAYPOINT, PUSH, FLEE = range(5)
 STEP_SCALE = 0.2
+GOAL_KEY = jax.random.PRNGKey(20_240_601)  # the pre-sampled goals of every point-mt task
 RADIUS = 0.1
 VISIT_RADIUS = 0.2   # waypoint counts as visited / object is grabbed within this distance
 FLEE_RADIUS = 0.6
@@ -48,12 +52,11 @@ def _dist(a, b):
     return jnp.linalg.norm(a - b, axis=-1)
 
 
-class PointMT:
+class PointMT(DeviceEnv):
     """E envs per task of the five point-mass tasks (a subset via ``tasks``)."""
 
     obs_dim = 7
     act_dim = 2
-    on_device = True
 
     def __init__(self, envs_per_task: int = 4, max_episode_steps: int = 30,
                  tasks: tuple[str, ...] = TASK_NAMES):
@@ -94,7 +97,17 @@ class PointMT:
         return jnp.concatenate([s.pos, s.goal, s.aux, s.flag[..., None]], axis=-1)
 
     def reset(self, key, goal_index=None):
-        state = self._sample(key)
+        """Random start states, or with ``goal_index`` (T, E) the pre-sampled episode g of each
+        task: the state drawn from the fixed key ``fold_in(GOAL_KEY, g)``."""
+        if goal_index is None:
+            state = self._sample(key)
+        else:
+            T, E = goal_index.shape
+            one = self.with_envs(1)
+            drawn = jax.vmap(lambda g: one._sample(jax.random.fold_in(GOAL_KEY, g)))(
+                goal_index.reshape(-1))                                # leaves (T * E, T, 1, ...)
+            t, e = jnp.arange(T)[:, None], jnp.arange(E)[None, :]
+            state = jax.tree.map(lambda x: x.reshape(T, E, T, *x.shape[3:])[t, e, t], drawn)
         return state, self.observe(state)
 
     def step(self, state: PointState, action, key):

@@ -40,8 +40,9 @@ class Network(NamedTuple):
     apply: Callable[..., tuple[Array, dict]]
 
 
-class Method(NamedTuple):
-    """Everything the SAC core needs from an architecture; the training loop never branches on it.
+class Networks(NamedTuple):
+    """An architecture's actor and critic: all the SAC core needs from it, so the training
+    loop never branches on it. Algorithm-level changes are ``agents.sac.SACHooks``.
 
     actor: Network with out_dim = 2 * act_dim; critic: Network with out_dim = 1 whose obs is
     concat(obs, action) (the core makes twin critics from it).
@@ -49,24 +50,12 @@ class Method(NamedTuple):
     with its own optimiser (``{}`` for most methods).
     store_spec: name -> (shape, dtype) of the per-transition fields the actor returns in
     ``aux["store"]`` while acting.
-    task_loss_mask(task_losses (T,)) -> (T,) multiplicative mask of each task's total loss
-    (stop-gradient is applied by the core), or None for all ones.
-    post_update(sac_state, info, key) -> sac_state applied after each update (PaCo's w-reset),
-    where info holds ``task_loss`` (T,) and ``task_mask`` (T,); or None.
-    make_collect(sac) -> collect function replacing the own-policy exploration (QMP's mixture);
-    see ``mtrl_jax.train`` for its signature; None = each task acts with its own policy.
-    on_run_end(run_dir) -> None is called when a run has written its folder (QMP saves its
-    selection matrix); or None.
     """
 
     actor: Network
     critic: Network
     init_shared: Callable[[Array], Params] = lambda key: {}
     store_spec: dict = {}
-    task_loss_mask: Callable[[Array], Array] | None = None
-    post_update: Callable[..., Any] | None = None
-    make_collect: Callable[..., Any] | None = None
-    on_run_end: Callable[[str], Any] | None = None
 
 
 def uniform_fan_in(key: Array, shape: tuple[int, ...], fan_in: int) -> Array:

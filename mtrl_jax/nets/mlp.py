@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Network, mlp_apply, mlp_init
+from mtrl_jax.nets.base import Network, Networks, mlp_apply, mlp_init
 
 
 def make_mlp(obs_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...]) -> Network:
@@ -20,7 +20,8 @@ def make_mlp(obs_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...]
     return Network(init, apply)
 
 
-def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int):
-    from mtrl_jax.nets.base import Method
-    return Method(actor=make_mlp(obs_dim, num_tasks, 2 * act_dim, cfg.hidden),
-                  critic=make_mlp(obs_dim + act_dim, num_tasks, 1, cfg.hidden))
+def make_networks(obs_dim: int, act_dim: int, num_tasks: int,
+                  hidden: tuple[int, ...]) -> Networks:
+    """MT-SAC: one MLP actor and critic on (obs, task one-hot)."""
+    return Networks(actor=make_mlp(obs_dim, num_tasks, 2 * act_dim, hidden),
+                    critic=make_mlp(obs_dim + act_dim, num_tasks, 1, hidden))

@@ -32,7 +32,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Method, Network, mlp_init, task_index, uniform_fan_in
+from mtrl_jax.nets.base import Network, Networks, mlp_init, task_index, uniform_fan_in
 
 EPS = 1e-8
 
@@ -130,7 +130,7 @@ def make_moore(in_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...
     return Network(init, apply)
 
 
-def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int) -> Method:
-    return Method(
-        actor=make_moore(obs_dim, num_tasks, 2 * act_dim, cfg.hidden, cfg.moore_experts),
-        critic=make_moore(obs_dim + act_dim, num_tasks, 1, cfg.hidden, cfg.moore_experts))
+def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],
+                  experts: int) -> Networks:
+    return Networks(actor=make_moore(obs_dim, num_tasks, 2 * act_dim, hidden, experts),
+                    critic=make_moore(obs_dim + act_dim, num_tasks, 1, hidden, experts))

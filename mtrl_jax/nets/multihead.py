@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Network, mlp_apply, mlp_init, task_index, uniform_fan_in
+from mtrl_jax.nets.base import Network, Networks, mlp_apply, mlp_init, task_index, uniform_fan_in
 
 
 def make_multihead(obs_dim: int, num_tasks: int, out_dim: int,
@@ -35,7 +35,8 @@ def make_multihead(obs_dim: int, num_tasks: int, out_dim: int,
     return Network(init, apply)
 
 
-def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int):
-    from mtrl_jax.nets.base import Method
-    return Method(actor=make_multihead(obs_dim, num_tasks, 2 * act_dim, cfg.hidden),
-                  critic=make_multihead(obs_dim + act_dim, num_tasks, 1, cfg.hidden))
+def make_networks(obs_dim: int, act_dim: int, num_tasks: int,
+                  hidden: tuple[int, ...]) -> Networks:
+    """MH-SAC: a shared torso with one output head per task."""
+    return Networks(actor=make_multihead(obs_dim, num_tasks, 2 * act_dim, hidden),
+                    critic=make_multihead(obs_dim + act_dim, num_tasks, 1, hidden))

@@ -21,10 +21,12 @@ form sum_k w_g[k] (Phi[k] x + bias[k]) that runs the K layers, is kept for the e
 Stabilisation (paper Sec. 4.2, Algorithm 1), each switchable for ablation:
 
 - loss mask-out (``paco_maskout``): a task whose loss exceeds epsilon = ``paco_epsilon`` (3e3)
-  gets mask 0 in the shared update of that step (:meth:`Method.task_loss_mask`);
+  gets mask 0 in the shared update of that step;
 - w-reset (``paco_reset``): after the update, each such task's w is replaced by
   sum_{j in V} beta_j w_j over the healthy tasks V, beta uniform on the simplex (independently
-  per exploded task); nothing else in the state changes (:meth:`Method.post_update`).
+  per exploded task); nothing else in the state changes.
+
+Both act on the SAC update, not on the networks: they are SAC hooks in ``mtrl_jax.agents.paco``.
 
 The task loss compared with epsilon is the paper's J_t = actor + critic loss (Algorithm 1;
 DESIGN.md section 5 also adds the temperature loss: we follow the paper). A masked task's
@@ -37,7 +39,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Method, Network, uniform_fan_in
+from mtrl_jax.nets.base import Network, Networks, uniform_fan_in
 
 
 def paco_layers_init(key: jax.Array, sizes: tuple[int, ...], num_sets: int) -> list[dict]:
@@ -112,40 +114,13 @@ def make_paco_net(in_dim: int, out_dim: int, hidden: tuple[int, ...], num_sets: 
     return Network(init, apply)
 
 
-def exploded(task_loss: jax.Array, epsilon: float) -> jax.Array:
-    """(T,) bool: loss above epsilon, or not finite."""
-    return ~(task_loss <= epsilon)
-
-
-def reset_w(w: jax.Array, bad: jax.Array, key: jax.Array) -> jax.Array:
-    """Replace rows of w (T, K) where ``bad`` (T,) by random convex combinations of the others.
-
-    beta for each bad row is uniform on the simplex over the healthy rows (normalised Exp(1)
-    draws, i.e. Dirichlet(1, ..., 1)); rows stay unchanged if no row is healthy.
-    """
-    T = w.shape[0]
-    healthy = ~bad
-    draws = jax.random.exponential(key, (T, T)) * healthy[None, :]           # (new row, source)
-    beta = draws / jnp.maximum(draws.sum(axis=1, keepdims=True), 1e-30)
-    replace = bad & jnp.any(healthy)
-    return jnp.where(replace[:, None], beta @ w, w)
-
-
-def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int) -> Method:
-    K, eps = cfg.paco_k, cfg.paco_epsilon
-
+def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],
+                  num_sets: int) -> Networks:
+    """PaCo actor and critic over K = ``num_sets`` parameter sets; the task weights w (T, K)
+    are the parameters they share (N(0, 1) initial values)."""
     def init_shared(key):
-        return {"w": jax.random.normal(key, (num_tasks, K), jnp.float32)}
+        return {"w": jax.random.normal(key, (num_tasks, num_sets), jnp.float32)}
 
-    def task_loss_mask(task_loss):
-        return jnp.where(exploded(task_loss, eps), 0.0, 1.0)
-
-    def post_update(state, info, key):
-        w = reset_w(state.shared["w"], exploded(info["task_loss"], eps), key)
-        return state._replace(shared={**state.shared, "w": w})
-
-    return Method(actor=make_paco_net(obs_dim, 2 * act_dim, cfg.hidden, K),
-                  critic=make_paco_net(obs_dim + act_dim, 1, cfg.hidden, K),
-                  init_shared=init_shared,
-                  task_loss_mask=task_loss_mask if cfg.paco_maskout else None,
-                  post_update=post_update if cfg.paco_reset else None)
+    return Networks(actor=make_paco_net(obs_dim, 2 * act_dim, hidden, num_sets),
+                    critic=make_paco_net(obs_dim + act_dim, 1, hidden, num_sets),
+                    init_shared=init_shared)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Network, mlp_init, task_index
+from mtrl_jax.nets.base import Network, Networks, mlp_init, task_index
 
 ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh}
 
@@ -44,9 +44,8 @@ def make_separate(in_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, 
     return Network(init, apply)
 
 
-def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int):
+def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],
+                  activation: str) -> Networks:
     """Separate actor and twin critics per task (plain per-task SAC, no sharing)."""
-    from mtrl_jax.nets.base import Method
-    activation = cfg.qmp_activation
-    return Method(actor=make_separate(obs_dim, num_tasks, 2 * act_dim, cfg.hidden, activation),
-                  critic=make_separate(obs_dim + act_dim, num_tasks, 1, cfg.hidden, activation))
+    return Networks(actor=make_separate(obs_dim, num_tasks, 2 * act_dim, hidden, activation),
+                    critic=make_separate(obs_dim + act_dim, num_tasks, 1, hidden, activation))

@@ -35,7 +35,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Method, Network, dense, dense_init, mlp_apply, mlp_init, uniform_fan_in
+from mtrl_jax.nets.base import Network, Networks, dense, dense_init, mlp_apply, mlp_init, uniform_fan_in
 
 
 def make_soft_modules(in_dim: int, num_tasks: int, out_dim: int, *, embed_dim: int,
@@ -101,22 +101,10 @@ def make_soft_modules(in_dim: int, num_tasks: int, out_dim: int, *, embed_dim: i
     return Network(init, apply)
 
 
-def sm_sizes(cfg) -> dict:
-    """Network sizes from the config (see the module docstring for the point-mt scaling)."""
-    from_hidden = (cfg.env == "point-mt" if cfg.sm_widths_from_hidden is None
-                   else cfg.sm_widths_from_hidden)
-    M = cfg.sm_modules
-    if from_hidden:   # the paper's widths times hidden[-1] / 1024 (512 = M x W in the paper)
-        units = max(cfg.hidden[-1] // 2, 1)
-        return dict(embed_dim=max(round(units * 400 / 512), 1),
-                    gate_width=max(units // 2, 1), num_layers=cfg.sm_layers, num_modules=M,
-                    module_width=max(units // M, 1))
-    module_width = cfg.sm_module_width or (256 if cfg.sm_layers <= 2 else 128)
-    return dict(embed_dim=cfg.sm_embed_dim, gate_width=cfg.sm_gate_width,
-                num_layers=cfg.sm_layers, num_modules=M, module_width=module_width)
-
-
-def make_method(cfg, obs_dim: int, act_dim: int, num_tasks: int) -> Method:
-    sizes = sm_sizes(cfg)
-    return Method(actor=make_soft_modules(obs_dim, num_tasks, 2 * act_dim, **sizes),
-                  critic=make_soft_modules(obs_dim + act_dim, num_tasks, 1, **sizes))
+def make_networks(obs_dim: int, act_dim: int, num_tasks: int, *, embed_dim: int,
+                  gate_width: int, num_layers: int, num_modules: int,
+                  module_width: int) -> Networks:
+    sizes = dict(embed_dim=embed_dim, gate_width=gate_width, num_layers=num_layers,
+                 num_modules=num_modules, module_width=module_width)
+    return Networks(actor=make_soft_modules(obs_dim, num_tasks, 2 * act_dim, **sizes),
+                    critic=make_soft_modules(obs_dim + act_dim, num_tasks, 1, **sizes))

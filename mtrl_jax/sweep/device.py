@@ -58,7 +58,7 @@ def run_group(group: Group, run_dirs: list[str], pad: bool = True, log=print) ->
     seeds += seeds[-1:] * extra
     hparams = {k: v + v[-1:] * extra for k, v in hparams.items()}
     build = sac_builder(env)
-    on_run_end = build(cfg).method.on_run_end
+    on_run_end = build(cfg).hooks.on_run_end
     write = jax.process_index() == 0
     points = []
     for i, (c, d) in enumerate(zip(group.cfgs, run_dirs)):

@@ -10,7 +10,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mtrl_jax.config import ALGOS, Config, ConfigError
+from mtrl_jax.config import Config, ConfigError
+from mtrl_jax.methods import METHODS
 
 
 def field_types() -> dict[str, Any]:
@@ -129,8 +130,9 @@ def point_name(algo: str, values: dict, varying: tuple[str, ...] | None = None) 
 def expand_grid(algos: list[str], grid: dict[str, list], seeds: list[int]) -> list[Point]:
     """Every combination of algo and grid values, in a stable order; seeds are shared."""
     for algo in algos:
-        if algo not in ALGOS:
-            raise ConfigError(f"unknown algo {algo!r} in --algos: choose from {', '.join(ALGOS)}")
+        if algo not in METHODS:
+            raise ConfigError(f"unknown algo {algo!r} in --algos: choose from "
+                              f"{', '.join(METHODS)}")
     if not seeds:
         raise ConfigError("--seeds needs at least one seed")
     if len(set(seeds)) != len(seeds):

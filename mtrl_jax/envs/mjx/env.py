@@ -28,7 +28,7 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
-from mtrl_jax.envs.base import StepOut
+from mtrl_jax.envs.base import DeviceEnv, StepOut
 from mtrl_jax.envs.mw_tasks import (
     ACT_DIM,
     MAX_EPISODE_STEPS,
@@ -123,13 +123,12 @@ class _Task:
         return d, curr, obs, reward, success
 
 
-class MJXMultiTaskEnv:
+class MJXMultiTaskEnv(DeviceEnv):
     """MT10 (or a subset via ``tasks``) on MJX with the shared env interface (mtrl_jax.envs.base).
 
     The goals are Meta-World's draws for ``seed`` of the benchmark ``goal_benchmark`` (task
     names in the benchmark's order): MT10's by default, ``(task,)`` for MT1's."""
 
-    on_device = True
     obs_dim = OBS_DIM
     act_dim = ACT_DIM
 
