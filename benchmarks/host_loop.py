@@ -1,5 +1,6 @@
-"""Env-steps/s of the CPU Meta-World training loop (``mtrl_jax.host_loop``, what
-``experiments/run.py --env mt10`` runs), beside the time of each of its parts, in one run:
+"""Env-steps/s of the CPU Meta-World training loop (``mtrl_jax.host_loop`` inside
+``mtrl_jax.engine``, what ``experiments/run.py --env mt10`` runs), beside the time of each of
+its parts, in one run:
 
     python benchmarks/host_loop.py                         # MT10, mtsac and paco, paper defaults
     python benchmarks/host_loop.py --algos mtsac --env mt1 --hidden 256 256
@@ -12,7 +13,9 @@ interleaved rounds of ``--steps`` vector-env steps each time
   SAC updates);
 - the sequential loop (``host_step(overlap=False)``: the update is waited for before the env
   steps);
-- the overlapped loop (``host_step``, what run.py uses: the env steps while the update runs).
+- the overlapped loop (``host_step``: the env steps while the update runs);
+- the run engine's chunk of ``--steps`` vector steps (``engine.HostRows``, what run.py drives:
+  the overlapped loop plus the chunk's bookkeeping).
 
 The bound is T / (t_env + t_action + t_store + t_update) env-steps/s, T the number of tasks;
 each loop's ratio to it is printed. Medians over the rounds.
@@ -31,6 +34,7 @@ import numpy as np
 
 from mtrl_jax.buffer import buffer_init
 from mtrl_jax.config import Config, resolve
+from mtrl_jax.drivers import HostRows
 from mtrl_jax.envs import make_env
 from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
 from mtrl_jax.methods import make_agent
@@ -40,14 +44,50 @@ from mtrl_jax.xla_cache import enable_compile_cache
 PARTS = ("env", "action", "store", "update")
 
 
-def build(algo: str, env, args):
-    """The loop's pieces and a carry whose buffer holds the warm-up (random actions)."""
-    overrides = dict(warmup_steps=args.warmup_steps)
+def config_for(algo: str, env, args, **extra) -> Config:
+    overrides = dict(warmup_steps=args.warmup_steps, **extra)
     if args.hidden:
         overrides["hidden"] = tuple(args.hidden)
     if args.batch_size:
         overrides["batch_size"] = args.batch_size
-    cfg = resolve(Config(algo=algo, env=args.env, **overrides), env.num_tasks)
+    return resolve(Config(algo=algo, env=args.env, **overrides), env.num_tasks)
+
+
+class Quiet:
+    """A progress sink that shows nothing."""
+
+    def phase(self, text):
+        pass
+
+    def tick(self, env_steps, updates, success=None):
+        pass
+
+    def write(self, message):
+        pass
+
+
+def build_engine(algo: str, env, args) -> HostRows:
+    """The run engine's host driver past its warm-up, with chunks of ``--steps`` vector steps.
+    It shares the env with the loop of :func:`build`: only the timing matters here."""
+    cfg = config_for(algo, env, args, steps_per_call=args.steps, eval_every=0,
+                     checkpoint_every=0, total_steps=10**9)
+    driver = HostRows(cfg, env, make_agent(cfg, env.spec), seed=0)
+    while driver.env_steps <= cfg.warmup_steps:        # the last chunk compiles the update
+        driver.chunk(Quiet())
+    return driver
+
+
+def time_engine(driver: HostRows, env) -> float:
+    """Env-steps/s of one engine chunk (``HostRows.chunk``: what run.py drives)."""
+    t0, before = time.perf_counter(), driver.env_steps
+    driver.chunk(Quiet())
+    jax.block_until_ready(driver.carry.sac)
+    return (driver.env_steps - before) / (time.perf_counter() - t0)
+
+
+def build(algo: str, env, args):
+    """The loop's pieces and a carry whose buffer holds the warm-up (random actions)."""
+    cfg = config_for(algo, env, args)
     sac = make_agent(cfg, env.spec)
     pieces = make_host_pieces(cfg, sac)
     T, E = env.num_tasks, env.envs_per_task
@@ -114,7 +154,9 @@ def main(argv=None) -> int:
     print(f"device {jax.devices()[0].device_kind}, --env {args.env} ({T} envs), "
           f"{args.steps} steps x {args.rounds} rounds, medians", flush=True)
     built = {algo: build(algo, env, args) for algo in args.algos}
-    results = {algo: {k: [] for k in (*PARTS, "sequential", "overlapped")} for algo in args.algos}
+    engines = {algo: build_engine(algo, env, args) for algo in args.algos}
+    results = {algo: {k: [] for k in (*PARTS, "sequential", "overlapped", "engine")}
+               for algo in args.algos}
     for _ in range(args.rounds):
         for algo in args.algos:
             pieces, carry = built[algo]
@@ -125,17 +167,18 @@ def main(argv=None) -> int:
             results[algo]["sequential"].append(rate)
             carry, rate = time_loop(pieces, env, carry, args.steps, overlap=True)
             results[algo]["overlapped"].append(rate)
+            results[algo]["engine"].append(time_engine(engines[algo], env))
             built[algo] = (pieces, carry)
     print("\n| algo | env ms | action ms | store ms | update ms | bound env-steps/s | "
-          "sequential loop | ratio | overlapped loop (run.py) | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "sequential loop | ratio | overlapped loop | ratio | engine (run.py) | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for algo in args.algos:
         r = {k: float(np.median(v)) for k, v in results[algo].items()}
         bound = T / sum(r[k] for k in PARTS)
         print(f"| {algo} | {r['env'] * 1e3:.1f} | {r['action'] * 1e3:.2f} | "
               f"{r['store'] * 1e3:.2f} | {r['update'] * 1e3:.1f} | {bound:.1f} | "
               f"{r['sequential']:.1f} | {r['sequential'] / bound:.2f} | {r['overlapped']:.1f} | "
-              f"{r['overlapped'] / bound:.2f} |")
+              f"{r['overlapped'] / bound:.2f} | {r['engine']:.1f} | {r['engine'] / bound:.2f} |")
     env.close()
     return 0
 

@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mjx-envs", type=int, default=5, help="port envs per task")
     p.add_argument("--out-dir", default="runs/metaworld_sac")
     p.add_argument("--finish", action="store_true")
+    p.add_argument("--no-extend", action="store_true",
+                   help="with --finish: report the runs as they ended (a run given a smaller "
+                        "--max-steps is not continued to the task's latest stop)")
     p.add_argument("--results-dir", help="with --finish: where the tables, curves and run records go")
     p.add_argument("--mt10", action="store_true", help="MT10 MT-SAC on CPU Meta-World instead")
     p.add_argument("--mt10-steps", type=int, default=300_000)
@@ -126,7 +129,7 @@ def finish(args) -> int:
         steps = {name: RunFolder(d).read_summary()["env_steps"] for name, d in dirs.items()}
         stop = max(steps.values())
         for name, d in dirs.items():
-            if steps[name] < stop:
+            if steps[name] < stop and not args.no_extend:
                 os.remove(RunFolder(d).file(SUMMARY))
                 run(Config(resume=d, total_steps=stop, early_stop_min_steps=stop))
         results[task] = {name: evaluations(d) for name, d in dirs.items()}

@@ -1,12 +1,8 @@
 """The one run engine: the chunk / evaluate / checkpoint / finish loop of every run kind.
 
-A *driver* trains R rows in lockstep and hides how:
-
-- :class:`DeviceRows`: a device env (point-mt, MJX); the rows (the seeds of a run, or the
-  points x seeds of a sweep group) are one vmapped, jitted program, optionally sharded over the
-  devices, with traced per-row float hyperparameters;
-- :class:`HostRows`: CPU Meta-World stepped from Python while the device updates
-  (``host_loop``); one row.
+A *driver* (``mtrl_jax.drivers``) trains R rows in lockstep and hides how: ``DeviceRows``, one
+vmapped program over a device env, optionally sharded (a run's seeds, or a sweep group's
+points x seeds); ``HostRows``, CPU Meta-World stepped from Python.
 
 A :class:`PointRun` is one run folder's share of the rows (a run: all of them; a sweep point:
 its seeds). :func:`drive` runs the loop over a driver and its points; a point that diverges
@@ -20,17 +16,11 @@ import time
 from typing import Protocol
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from mtrl_jax.agents.sac import SAC, task_onehots
-from mtrl_jax.buffer import buffer_init
 from mtrl_jax.config import Config
-from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
 from mtrl_jax.logging import success_table
 from mtrl_jax.run_folder import RunFolder
-from mtrl_jax.train import (TrainState, empty_stats, make_device_evaluate, make_train,
-                            reset_counts, transition_example)
 
 
 class TrainingDiverged(RuntimeError):
@@ -231,176 +221,3 @@ def drive(cfg: Config, driver: Driver, points: list[PointRun], progress: Progres
                 p.evaluate(env_steps, success)
     for p, state in with_states([p for p in points if p.running]):
         p.finish(env_steps, success, state, wall())
-
-
-# ------------------------------------------------------------------------------------------------
-# Drivers
-# ------------------------------------------------------------------------------------------------
-
-def make_program(cfg: Config, traced: tuple[str, ...], env, build_sac):
-    """(init(h, key), chunk(h, state), evaluate(h, sac_state, key)) for one row; ``h`` maps each
-    traced field to its (scalar) value. ``build_sac(cfg) -> SAC`` runs inside the trace, so the
-    traced hyperparameters are runtime values of one compiled program."""
-
-    def parts(h):
-        row_cfg = cfg.replace(**{name: h[name] for name in traced})
-        sac = build_sac(row_cfg)
-        init, chunk = make_train(row_cfg, env, sac)
-        return init, chunk, make_device_evaluate(row_cfg, env, sac)
-
-    def init(h, key):
-        return parts(h)[0](key)
-
-    def chunk(h, state):
-        return parts(h)[1](state)
-
-    def evaluate(h, sac_state, key):
-        return parts(h)[2](sac_state, key)
-
-    return init, chunk, evaluate
-
-
-def row_sharding(devices=None):
-    """NamedSharding that splits a leading axis over all (global) devices."""
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-    mesh = Mesh(np.array(devices if devices is not None else jax.devices()), ("runs",))
-    return NamedSharding(mesh, PartitionSpec("runs"))
-
-
-def put_rows(host_array: np.ndarray, sharding):
-    """A global array from a host array that every process holds in full."""
-    if sharding is None:
-        return jnp.asarray(host_array)
-    return jax.make_array_from_callback(host_array.shape, sharding, lambda idx: host_array[idx])
-
-
-def to_host(tree):
-    """Fetch a (possibly multi-host) sharded pytree to numpy on every process."""
-    if jax.process_count() == 1:
-        return jax.device_get(tree)
-    from jax.experimental import multihost_utils
-    return multihost_utils.process_allgather(tree, tiled=True)
-
-
-class DeviceRows:
-    """R rows of one jitted, vmapped program over a device env.
-
-    ``seeds`` (R,) seed each row; ``hparams`` maps each traced field to its (R,) values;
-    ``sharding`` (``row_sharding()``) splits the rows over the devices, None keeps them on the
-    default device."""
-
-    def __init__(self, cfg: Config, env, build_sac, seeds, hparams: dict | None = None,
-                 sharding=None):
-        hparams = hparams or {}
-        self.cfg, self.seeds, self.sharding = cfg, [int(s) for s in seeds], sharding
-        init, chunk, evaluate = make_program(cfg, tuple(hparams), env, build_sac)
-        shard = {} if sharding is None else {"out_shardings": sharding}
-        self._init = jax.jit(jax.vmap(init), **shard)
-        self._chunk = jax.jit(jax.vmap(chunk), donate_argnums=1, **shard)
-        self._evaluate = jax.jit(jax.vmap(evaluate), **shard)
-        self.h = {k: put_rows(np.asarray(v, np.float32), sharding) for k, v in hparams.items()}
-        keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in self.seeds])
-        self._compiled = False
-        self.state = self._init(self.h, put_rows(keys, sharding))
-        self.env_steps, self.updates = 0, 0
-
-    @property
-    def devices_used(self) -> int:
-        return len(jax.tree.leaves(self.state)[0].sharding.device_set)
-
-    def restore(self, folder: RunFolder) -> int:
-        """Continue from the folder's latest checkpoint (all rows); the restored env steps."""
-        self.state = folder.restore_checkpoint(self.state)
-        self.env_steps = int(np.asarray(to_host(self.state.env_steps))[0])
-        return self.env_steps
-
-    def chunk(self, progress: Progress) -> dict:
-        phase = phase_name(self.env_steps, self.cfg)
-        progress.phase(phase if self._compiled else f"compiling the training step, then {phase}")
-        self.state, metrics = self._chunk(self.h, self.state)
-        self._compiled = True
-        metrics = to_host(metrics)
-        self.env_steps = int(np.asarray(to_host(self.state.env_steps))[0])
-        self.updates += int(np.asarray(metrics["updates"])[0])
-        return metrics
-
-    def evaluate(self) -> np.ndarray:
-        keys = np.stack([np.asarray(eval_key(s, self.env_steps)) for s in self.seeds])
-        return np.asarray(to_host(self._evaluate(self.h, self.state.sac,
-                                                 put_rows(keys, self.sharding))))
-
-    def states(self, rows: list[slice]) -> list:
-        if jax.process_count() == 1 and rows == [slice(0, len(self.seeds))]:
-            return [self.state]
-        host = to_host(self.state) if rows else None
-        return [jax.tree.map(lambda x: jnp.asarray(x[r]), host) for r in rows]
-
-
-class HostRows:
-    """One row on a host env (CPU Meta-World): Python steps the vector env while the device
-    updates (``host_loop``). A chunk ends at the next multiple of ``steps_per_call`` vector
-    steps, of ``eval_every`` or ``checkpoint_every``, or at ``total_steps``. On resume the envs
-    start fresh episodes (MuJoCo state lives outside JAX)."""
-
-    def __init__(self, cfg: Config, env, sac: SAC, seed: int):
-        self.cfg, self.env, self.sac = cfg, env, sac
-        T, E = env.num_tasks, env.envs_per_task
-        self.pieces = make_host_pieces(cfg, sac)
-        self._eval_action = jax.jit(lambda s, o: sac.eval_action(s, o, task_onehots(T, o.shape[1])))
-        k_sac, _, k_loop = jax.random.split(jax.random.PRNGKey(seed), 3)
-        example = transition_example(env.obs_dim, env.act_dim, sac.networks.store_spec)
-        _, obs = env.reset()
-        self.carry = HostCarry(sac.init(k_sac), buffer_init(example, T, cfg.buffer_size // T),
-                               jnp.asarray(obs), k_loop, 0, empty_stats(T, E))
-        self.updates, self._shown = 0, None
-
-    @property
-    def env_steps(self) -> int:
-        return self.carry.env_steps
-
-    def restore(self, folder: RunFolder) -> int:
-        c = self.carry
-        state = folder.restore_checkpoint(self.states([slice(0, 1)])[0])
-        self.carry = HostCarry(state.sac, state.buffer, c.obs, state.key, int(state.env_steps),
-                               c.stats)
-        return self.env_steps
-
-    def chunk(self, progress: Progress) -> dict:
-        cfg, T, E = self.cfg, self.env.num_tasks, self.env.envs_per_task
-        before, infos, collect_stats = self.env_steps, [], []
-        bounds = (cfg.steps_per_call * T * E, cfg.eval_every, cfg.checkpoint_every)
-        while True:
-            learn = self.env_steps >= max(cfg.warmup_steps, 1)
-            phase = phase_name(self.env_steps, cfg)
-            if phase != self._shown:  # the first step of a phase compiles its programs
-                progress.phase(f"compiling, then {phase}")
-            self.carry, _, info, aux = host_step(self.pieces, self.env, self.carry, learn)
-            if phase != self._shown:
-                progress.phase(phase)
-                self._shown = phase
-            collect_stats.append(aux.get("stats", {}))
-            if info is not None:
-                infos.append(info)
-                self.updates += cfg.updates_per_step
-            progress.tick(self.env_steps, self.updates)
-            if (self.env_steps >= cfg.total_steps
-                    or any(crossed(before, self.env_steps, every) for every in bounds)):
-                break
-        metrics = jax.tree.map(lambda *x: jnp.stack(x).mean(0), *infos) if infos else {}
-        stats = self.carry.stats
-        metrics["collect"] = jax.tree.map(lambda *x: jnp.stack(x).sum(0), *collect_stats)
-        metrics.update(episodes=stats.done,
-                       train_success=stats.done_success / jnp.maximum(stats.done, 1),
-                       train_return=stats.done_return / jnp.maximum(stats.done, 1))
-        self.carry = self.carry._replace(stats=reset_counts(stats))
-        return jax.tree.map(lambda x: np.asarray(x)[None], metrics)
-
-    def evaluate(self) -> np.ndarray:
-        sac_state = self.carry.sac
-        return self.env.evaluate(lambda o: self._eval_action(sac_state, jnp.asarray(o)),
-                                 self.cfg.eval_episodes)[None]
-
-    def states(self, rows: list[slice]) -> list:
-        c = self.carry
-        return [TrainState(c.sac, c.buffer, {}, c.obs, c.key, jnp.int32(c.env_steps), c.stats)
-                for _ in rows]

@@ -18,8 +18,8 @@ from mtrl_jax.agents.sac import SAC
 from mtrl_jax.buffer import buffer_bytes, free_memory_bytes
 from mtrl_jax.config import (DEVICE_ENVS, RESUMABLE_CHANGES, Config, ConfigError, resolve,
                              validate)
-from mtrl_jax.engine import (DeviceRows, EarlyStop, HostRows, PointRun, TrainingDiverged,
-                             drive)
+from mtrl_jax.drivers import DeviceRows, HostRows
+from mtrl_jax.engine import EarlyStop, PointRun, TrainingDiverged, drive
 from mtrl_jax.envs import check_env, make_env
 from mtrl_jax.logging import import_wandb
 from mtrl_jax.methods import make_agent

@@ -75,6 +75,13 @@ def update_stats(stats: EpisodeStats, reward, success, ended) -> EpisodeStats:
                         stats.done_return + jnp.where(ended, ep_return, 0.0).sum(1))
 
 
+def episode_metrics(stats: EpisodeStats) -> dict:
+    """A chunk's episode metrics: finished episodes (T,), their success rate and mean return."""
+    done = jnp.maximum(stats.done, 1)
+    return {"episodes": stats.done, "train_success": stats.done_success / done,
+            "train_return": stats.done_return / done}
+
+
 def reset_counts(stats: EpisodeStats) -> EpisodeStats:
     t = jnp.zeros_like(stats.done)
     return stats._replace(done=t, done_success=t, done_return=t)
@@ -157,10 +164,7 @@ def make_train(cfg, env, sac: SAC):
         metrics = jax.tree.map(lambda x: x.sum(0) / n, info)
         metrics["updates"] = learning.sum() * cfg.updates_per_step
         metrics["collect"] = jax.tree.map(lambda x: x.sum(0), collect_stats)
-        metrics["episodes"] = ts.stats.done
-        metrics["train_success"] = ts.stats.done_success / jnp.maximum(ts.stats.done, 1)
-        metrics["train_return"] = ts.stats.done_return / jnp.maximum(ts.stats.done, 1)
-        return ts, metrics
+        return ts, {**metrics, **episode_metrics(ts.stats)}
 
     return init, train_chunk
 

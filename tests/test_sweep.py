@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -173,10 +174,15 @@ def test_process_mode_runs_the_installed_package_not_the_source_tree(tmp_path):
     """A wheel of the package installed into a folder of its own (not editable; no
     experiments/ beside it) runs a process-mode sweep: each run is ``python -m
     mtrl_jax.cli.run`` of that copy."""
-    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    wheels, site, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):     # a copy: the build writes beside them
+        shutil.copy(os.path.join(ROOT, name), source / name)
+    shutil.copytree(os.path.join(ROOT, "mtrl_jax"), source / "mtrl_jax",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), ROOT],
-                   check=True, timeout=600, capture_output=True)
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels),
+                    str(source)], check=True, timeout=600, capture_output=True)
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site),
                     str(next(wheels.glob("mtrl_jax-*.whl")))], check=True, timeout=600,
                    capture_output=True)

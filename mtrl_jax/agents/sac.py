@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mtrl_jax.nets.base import Networks
+from mtrl_jax.nets.base import Network, Networks
 from mtrl_jax.nets.policy import deterministic_action, sample_tanh_gaussian, split_gaussian
 
 Params = Any
@@ -79,6 +79,27 @@ class SACHooks(NamedTuple):
     on_run_end: Callable[[str], Any] | None = None
 
 
+def twin_apply_loop(critic: Network, params, x, onehot, rng, extra) -> jax.Array:
+    """(2, G, n) outputs of the twin critics stacked in ``params`` (leading axis 2): one
+    ``apply`` per critic, a Python loop.
+
+    The XLA:CPU form. ``vmap`` over the stacked critics (:func:`twin_apply_vmap`) makes XLA fold
+    the critic axis into the weights' non-contracted dimension, which costs transposed copies of
+    every weight (and, for PaCo, of the composed weights): benchmarks/layouts.py, MT10 PaCo
+    critic forward + backward on the 2-core CPU, vmap / loop = {TWIN_RATIO}."""
+    keys = [None, None] if rng is None else list(jax.random.split(rng, 2))
+    return jnp.stack([critic.apply(jax.tree.map(lambda a: a[i], params), x, onehot, keys[i],
+                                   extra)[0][..., 0] for i in range(2)])
+
+
+def twin_apply_vmap(critic: Network, params, x, onehot, rng, extra) -> jax.Array:
+    """:func:`twin_apply_loop` as one ``vmap`` over the critic axis (the plain form, for the
+    comparison on other backends)."""
+    keys = None if rng is None else jax.random.split(rng, 2)
+    apply = lambda p, k: critic.apply(p, x, onehot, k, extra)[0][..., 0]  # noqa: E731
+    return jax.vmap(apply, in_axes=(0, None if keys is None else 0))(params, keys)
+
+
 def task_onehots(num_tasks: int, n: int) -> jax.Array:
     """(T, n, T) one-hot task ids of the task-grouped layout."""
     return jnp.broadcast_to(jnp.eye(num_tasks)[:, None, :], (num_tasks, n, num_tasks))
@@ -118,12 +139,7 @@ def make_sac(networks: Networks, cfg, num_tasks: int, act_dim: int,
     def twin_q(critic_params, obs, action, onehot, rng, extra):
         """(2, G, n) Q values of both critics."""
         x = jnp.concatenate([obs, action], axis=-1)
-        keys = [None, None] if rng is None else list(jax.random.split(rng, 2))
-        # A Python loop, not vmap over the stacked critics: vmap makes XLA fold the critic axis
-        # into the weights' non-contracted dimension, which costs transposed copies of every
-        # weight (and, for PaCo, of the composed weights) on the CPU.
-        return jnp.stack([critic.apply(jax.tree.map(lambda a: a[i], critic_params), x, onehot,
-                                       keys[i], extra)[0][..., 0] for i in range(2)])
+        return twin_apply_loop(critic, critic_params, x, onehot, rng, extra)
 
     def sample_action(actor_params, shared, log_alpha, obs, onehot, key, mode, stored=None):
         """Sampled action (G, n, A), its log-prob (G, n) and the network's aux."""

@@ -90,7 +90,8 @@ def mix_encoders(encoders: list[dict], state: jax.Array, alpha: jax.Array) -> ja
     Arranged for XLA on the CPU: the first layer is one matmul with the k weight matrices side by
     side (s, k * e1); middle layers, if any, a loop of k plain matmuls; the linear last layer
     takes the mixture inside one matmul, sum_j alpha_j (h_j W_j + b_j)
-    = [alpha_1 h_1, ..., alpha_k h_k] @ [W_1; ...; W_k] + alpha^T b."""
+    = [alpha_1 h_1, ..., alpha_k h_k] @ [W_1; ...; W_k] + alpha^T b. benchmarks/layouts.py,
+    forward + backward at MT10 CARE's shapes: :func:`mix_encoders_vmap` / this = {MIX_RATIO}."""
     k, s, e1 = encoders[0]["w"].shape
     h = state @ jnp.moveaxis(encoders[0]["w"], 0, 1).reshape(s, k * e1) \
         + encoders[0]["b"].reshape(k * e1)                                        # (G, n, k*e1)
@@ -106,6 +107,13 @@ def mix_encoders(encoders: list[dict], state: jax.Array, alpha: jax.Array) -> ja
     _, e_in, e_out = last["w"].shape
     scaled = (h.reshape(*h.shape[:-1], k, e_in) * alpha[:, None, :, None]).reshape(h.shape)
     return scaled @ last["w"].reshape(k * e_in, e_out) + (alpha @ last["b"])[:, None, :]
+
+
+def mix_encoders_vmap(encoders: list[dict], state: jax.Array, alpha: jax.Array) -> jax.Array:
+    """:func:`mix_encoders` as a ``vmap`` over the k encoders and an einsum with alpha (the
+    plain form, for the comparison on other backends)."""
+    outs = jax.vmap(lambda layers: mlp_apply(layers, state))(encoders)            # (k, G, n, e)
+    return jnp.einsum("kgne,gk->gne", outs, alpha)
 
 
 def make_care(state_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...],

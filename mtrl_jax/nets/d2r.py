@@ -158,9 +158,10 @@ def select_sources(scores: jax.Array, k: int, cand: np.ndarray | None = None) ->
     are -1."""
     n = scores.shape[-1]
     cand = candidate_mask(n) if cand is None else cand
-    # k passes of a running maximum over the n source columns: elementwise ops over (..., n)
-    # arrays that XLA fuses, where argmax is a variadic reduction over a minor axis of 16 (twice
-    # as slow on the CPU); columns first so that every column is contiguous
+    # The XLA:CPU form: k passes of a running maximum over the n source columns, elementwise
+    # ops over (..., n) arrays that XLA fuses, where top-k / argmax is a variadic reduction
+    # over a minor axis of 16; columns first so that every column is contiguous.
+    # benchmarks/layouts.py, MT10 D2R routes: select_sources_top_k / this = {SELECT_RATIO}.
     columns = list(jnp.moveaxis(jnp.where(cand, scores, -jnp.inf), -1, 0))
     picks = []
     for _ in range(k):
@@ -174,9 +175,21 @@ def select_sources(scores: jax.Array, k: int, cand: np.ndarray | None = None) ->
     return jnp.where(valid, jnp.stack(picks, axis=-1), -1)
 
 
+def select_sources_top_k(scores: jax.Array, k: int, cand: np.ndarray | None = None) -> jax.Array:
+    """:func:`select_sources` by ``lax.top_k`` (the plain form, for the comparison on other
+    backends); the same indices, ties to the lower index."""
+    n = scores.shape[-1]
+    cand = candidate_mask(n) if cand is None else cand
+    _, picks = jax.lax.top_k(jnp.where(cand, scores, -jnp.inf), k)
+    valid = np.arange(k)[None, :] < num_sources(n, k, cand)[:, None]            # (n, k)
+    return jnp.where(valid, picks.astype(jnp.int32), -1)
+
+
 def row_logsumexp(logits: jax.Array) -> jax.Array:
     """(..., n, n) -> (..., n, 1) log sum_j exp(logits[..., j]), over columns like
-    :func:`select_sources` (a minor-axis reduction is the slow part of a softmax on the CPU)."""
+    :func:`select_sources` (a minor-axis reduction is the slow part of a softmax on the CPU).
+    benchmarks/layouts.py, forward + backward at MT10 D2R's shapes:
+    ``jax.nn.logsumexp`` / this = {LSE_RATIO}."""
     columns = list(jnp.moveaxis(logits, -1, 0))
     top = columns[0]
     for c in columns[1:]:

@@ -9,9 +9,11 @@ import time
 import jax
 
 from mtrl_jax.config import Config, ConfigError, validate
-from mtrl_jax.engine import DeviceRows, PointRun, drive, row_sharding
+from mtrl_jax.drivers import DeviceRows, row_sharding
+from mtrl_jax.engine import PointRun, drive
 from mtrl_jax.envs import make_env
 from mtrl_jax.experiment import sac_builder
+from mtrl_jax.methods import build_method
 from mtrl_jax.run_folder import RunFolder
 from mtrl_jax.sweep.base import Sweep, record_failure, resolve_point, write_record
 from mtrl_jax.sweep.grid import Point
@@ -57,8 +59,7 @@ def run_group(group: Group, run_dirs: list[str], pad: bool = True, log=print) ->
     extra = padding(len(seeds), n_dev)
     seeds += seeds[-1:] * extra
     hparams = {k: v + v[-1:] * extra for k, v in hparams.items()}
-    build = sac_builder(env)
-    on_run_end = build(cfg).hooks.on_run_end
+    on_run_end = build_method(cfg, env.spec).hooks.on_run_end
     write = jax.process_index() == 0
     points = []
     for i, (c, d) in enumerate(zip(group.cfgs, run_dirs)):
@@ -69,7 +70,7 @@ def run_group(group: Group, run_dirs: list[str], pad: bool = True, log=print) ->
             logger = folder.open_logger(c, progress=False)
         points.append(PointRun(c, folder, slice(i * seeds_n, (i + 1) * seeds_n),
                                env.task_names, logger, on_run_end))
-    driver = DeviceRows(cfg, env, build, seeds, hparams, row_sharding())
+    driver = DeviceRows(cfg, env, sac_builder(env), seeds, hparams, row_sharding())
     drive(cfg, driver, points, SweepProgress(cfg.total_steps, points, log))
     return [{"status": "ok", "mean_success": p.summary["mean_success"],
              "devices_used": driver.devices_used} if p.failed is None else
