@@ -3,6 +3,7 @@
 # (before, after, before, after) so that one run's ratio compares them under the same load:
 #
 #   bash benchmarks/ab.sh BEFORE_REV [OUT_DIR]      # OUT_DIR default: ab_out
+#   ALGOS="mtsac paco" bash benchmarks/ab.sh ...     # update_throughput's methods (default all)
 #
 # Each side runs its own benchmarks/ scripts on its own mtrl_jax (PYTHONPATH); the logs hold
 # the tables, benchmarks/ab_table.py the ratios.
@@ -10,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE=$1
 OUT=${2:-ab_out}
-PY=${PYTHON:-.venv/bin/python}
+PY=${PYTHON:-$PWD/.venv/bin/python}
 mkdir -p "$OUT"
 TREE=$(mktemp -d)/before
 git worktree add -q --detach "$TREE" "$BEFORE"
@@ -20,7 +21,7 @@ for round in 1 2; do
     root=$PWD; [ "$side" = before ] && root=$TREE
     echo "round $round: $side" >&2
     (cd "$root" && PYTHONPATH=$root $PY benchmarks/update_throughput.py --iters 4 --scan 4 \
-      --rounds 1) > "$OUT/update_throughput-$side-$round.log" 2>&1
+      --rounds 1 ${ALGOS:+--algos $ALGOS}) > "$OUT/update_throughput-$side-$round.log" 2>&1
     (cd "$root" && PYTHONPATH=$root $PY benchmarks/host_loop.py --steps 20 --rounds 1) \
       > "$OUT/host_loop-$side-$round.log" 2>&1
   done

@@ -44,6 +44,13 @@ def main(argv=None) -> int:
             ratio = np.median([a / b for a, b in zip(after, before)])
             lines.append(f"| {what} | {method} | {np.median(before):.2f} | "
                          f"{np.median(after):.2f} | {ratio:.2f} |")
+    engine = []
+    for path in sorted(glob.glob(os.path.join(out_dir, "host_loop-after-*.log"))):
+        loop, chunk = table_rows(path, "overlapped loop"), table_rows(path, "engine")
+        engine += [(m, chunk[m] / loop[m]) for m in loop]
+    for method in dict(engine):
+        ratio = np.median([r for m, r in engine if m == method])
+        lines.append(f"| engine chunk / overlapped loop (after) | {method} | - | - | {ratio:.2f} |")
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(out_dir, "ab_table.md"), "w") as f:

@@ -20,7 +20,7 @@ def table_rows(log: str) -> list[list[str]]:
         if not line.startswith("|") or set(line) <= set("|-: "):
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0] in ("algo", "tasks"):
+        if cells[0] in ("algo", "tasks") or cells[0].startswith("form"):
             continue
         rows.append(cells)
     return rows
@@ -52,6 +52,17 @@ def state(sections: dict, name: str, log: str) -> str:
     return f"{why} after {seconds} s: {last[-120:]}"
 
 
+def section_rows(out_dir: str, sections: dict, name: str, label: str, describe,
+                 min_cells: int = 5) -> list[str]:
+    """One row per row of a section's table, ``describe(cells) -> (setting, figure)``; one
+    "no result" row when the log holds none."""
+    log = read(out_dir, name)
+    status = state(sections, name, log)
+    rows = [describe(c) for c in table_rows(log) if len(c) >= min_cells]
+    return ([f"| {label} | {setting} | {figure} | {status} |" for setting, figure in rows]
+            or [f"| {label} | - | no result | {status} |"])
+
+
 def training_rows(out_dir: str) -> list[tuple[str, str]]:
     run_dir = os.path.join(out_dir, "runs", "mt10-mjx-mtsac")
     rows = []
@@ -76,14 +87,9 @@ def main(argv=None) -> int:
     log = read(out_dir, "device")
     lines.append(f"| device | - | {log.strip().splitlines()[-1] if log.strip() else '?'} | "
                  f"{state(sections, 'device', log)} |")
-    log = read(out_dir, "update_throughput")
-    label = "update_throughput (MT10, batch 1280)"
-    rows = [c for c in table_rows(log) if len(c) >= 5]
-    for cells in rows:
-        lines.append(f"| {label} | {cells[0]} | {cells[3]} updates/s, {cells[4]} x MT-SAC | "
-                     f"{state(sections, 'update_throughput', log)} |")
-    if not rows:
-        lines.append(f"| {label} | - | no result | {state(sections, 'update_throughput', log)} |")
+    lines += section_rows(out_dir, sections, "update_throughput",
+                          "update_throughput (MT10, batch 1280)",
+                          lambda c: (c[0], f"{c[3]} updates/s, {c[4]} x MT-SAC"))
     for name, label in (("env_one_task", "MJX env, reach-v3"), ("env_mt10", "MJX env, MT10")):
         log = read(out_dir, name)
         rows = table_rows(log)
@@ -96,6 +102,9 @@ def main(argv=None) -> int:
             else:
                 lines.append(f"| {label} | E = {cells[1] if len(cells) > 1 else '-'} | "
                              f"{' '.join(cells[2:])[:150]} | {state(sections, name, log)} |")
+    lines += section_rows(out_dir, sections, "layouts", "layouts (MT10 shapes)",
+                          lambda c: (f"{c[0]}, {c[1]}",
+                                     f"plain / library {c[4]} ({c[2]} vs {c[3]} ms)"))
     log = read(out_dir, "train_mt10_mjx")
     for setting, figure in training_rows(out_dir) or [("-", "-")]:
         lines.append(f"| mt10-mjx MT-SAC training | {setting} | {figure} | "

@@ -40,7 +40,8 @@ class Config:
     """One training run (or several seeds of it, see ``seeds``)."""
 
     algo: str = "mtsac"
-    """Method: mtsac, mhsac, sm, paco, d2r, care, moore, qmp."""
+    """Method: a name in ``mtrl_jax.methods.METHODS`` (mtsac, mhsac, sm, paco, d2r, care, moore,
+    qmp)."""
     env: str = "mt10"
     """Environment: mt10, mt50, mt1 (one task, see --mt1-task), point-mt (pure JAX), mt10-mjx,
     mt1-mjx (one task of the MJX port)."""

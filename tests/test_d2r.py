@@ -164,9 +164,9 @@ def with_fixed_logits(params, flat):
     return {**params, "gate": gate}
 
 
-def test_select_sources_orders_like_a_stable_sort_and_row_logsumexp_is_exact():
+def test_select_sources_orders_like_a_stable_sort():
     """select_sources: the k best candidates of every row, best first, ties to the lower index
-    (integer scores make ties common); row_logsumexp: value and gradient (the softmax)."""
+    (integer scores make ties common)."""
     m, k = 6, 3
     scores = jax.random.randint(jax.random.PRNGKey(0), (40, m, m), 0, 4).astype(jnp.float32)
     got = np.asarray(d2r.select_sources(scores, k))
@@ -175,12 +175,6 @@ def test_select_sources_orders_like_a_stable_sort_and_row_logsumexp_is_exact():
         want = np.full((40, k), -1)
         want[:, :min(k, r + 1)] = order[:, :k]
         np.testing.assert_array_equal(got[:, r], want)
-    z = jax.random.normal(jax.random.PRNGKey(1), (5, m, m)) * 3
-    np.testing.assert_allclose(d2r.row_logsumexp(z)[..., 0], jax.nn.logsumexp(z, axis=-1),
-                               rtol=1e-6)
-    probe = jax.random.normal(jax.random.PRNGKey(2), (5, m, 1))
-    grad = jax.grad(lambda v: jnp.sum(probe * d2r.row_logsumexp(v)))(z)
-    np.testing.assert_allclose(grad, probe * jax.nn.softmax(z, axis=-1), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("resrouting", ["on", "off"])

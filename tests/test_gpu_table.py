@@ -11,7 +11,8 @@ import gpu_table  # noqa: E402
 def test_sections_merge_into_one_table_with_failures_named(tmp_path, capsys):
     d = tmp_path
     (d / "status.txt").write_text("device 0 3\nupdate_throughput 0 80\nenv_one_task 0 60\n"
-                                  "train_mt10_mjx 0 120\nenv_mt10 124 120\n")
+                                  "train_mt10_mjx 0 120\nenv_mt10 124 120\n"
+                                  "layouts 0 40\n")
     (d / "device.log").write_text("NVIDIA H200 0.11.2 1\n")
     (d / "update_throughput.log").write_text(
         "device: x\n\n| algo | ms/update (call) | updates/s (call) | updates/s (scan) | x MT-SAC |"
@@ -23,6 +24,10 @@ def test_sections_merge_into_one_table_with_failures_named(tmp_path, capsys):
         "env-steps/s | vs CPU Meta-World |\n|---|---|---|---|---|---|---|---|\n"
         "| reach-v3 | 1024 | 1.0 | 40.0 (no) | 5.0 | 1.0 | 204,800 | - |\n")
     (d / "env_mt10.log").write_text("compiling\nstill compiling MT10\n")
+    (d / "layouts.log").write_text(
+        "| form: library / plain | in | library (ms) | plain (ms) | plain / library |\n"
+        "|---|---|---|---|---|\n| twin critics: loop / vmap (agents.sac) | paco update | 2.0 | "
+        "1.5 | 0.75 |\n")
     run_dir = d / "runs" / "mt10-mjx-mtsac"
     run_dir.mkdir(parents=True)
     (run_dir / "eval.jsonl").write_text(json.dumps({"env_steps": 160000, "seed": 0,
@@ -37,3 +42,5 @@ def test_sections_merge_into_one_table_with_failures_named(tmp_path, capsys):
     assert "E = 1024 per task | 204,800 env-steps/s, step 5.0 ms, compile 40.0 (no) s" in text
     assert "MJX env, MT10" in text and "time limit after 120 s: still compiling MT10" in text
     assert "mean success 0.125" in text and "4,800 env-steps/s" in text
+    assert ("| layouts (MT10 shapes) | twin critics: loop / vmap (agents.sac), paco update | "
+            "plain / library 0.75 (2.0 vs 1.5 ms) | ok, 40 s |") in text

@@ -85,8 +85,9 @@ def twin_apply_loop(critic: Network, params, x, onehot, rng, extra) -> jax.Array
 
     The XLA:CPU form. ``vmap`` over the stacked critics (:func:`twin_apply_vmap`) makes XLA fold
     the critic axis into the weights' non-contracted dimension, which costs transposed copies of
-    every weight (and, for PaCo, of the composed weights): benchmarks/layouts.py, MT10 PaCo
-    critic forward + backward on the 2-core CPU, vmap / loop = {TWIN_RATIO}."""
+    every weight (and, for PaCo, of the composed weights). benchmarks/layouts.py on the 2-core
+    CPU, vmap / loop: 1.40 for PaCo's MT10 twin critics forward + backward, 1.27-1.33 for the
+    whole MT10 PaCo update."""
     keys = [None, None] if rng is None else list(jax.random.split(rng, 2))
     return jnp.stack([critic.apply(jax.tree.map(lambda a: a[i], params), x, onehot, keys[i],
                                    extra)[0][..., 0] for i in range(2)])

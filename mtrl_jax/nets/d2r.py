@@ -56,9 +56,8 @@ sources from it, and the backward scatter-adds each node's gradient into its k s
 one accumulator (applying the rsg rule there), so every node touches k sources instead of all
 earlier modules (autodiff of a dense masked mix reads and writes all of them: n^2 passes over
 (rows, W) arrays). The slot weights of all nodes come from one softmax over the (n, n) logit
-rows. Gumbel noise is drawn for candidate edges only. Route choice and the full softmax's
-normaliser run as running maxima and sums over the source columns (:func:`select_sources`,
-:func:`row_logsumexp`), not as reductions over the minor axis.
+rows. Gumbel noise is drawn for candidate edges only. Route choice runs as running maxima over
+the source columns (:func:`select_sources`), not as a top-k over the minor axis.
 
 Departures from the paper, and why:
 
@@ -161,7 +160,8 @@ def select_sources(scores: jax.Array, k: int, cand: np.ndarray | None = None) ->
     # The XLA:CPU form: k passes of a running maximum over the n source columns, elementwise
     # ops over (..., n) arrays that XLA fuses, where top-k / argmax is a variadic reduction
     # over a minor axis of 16; columns first so that every column is contiguous.
-    # benchmarks/layouts.py, MT10 D2R routes: select_sources_top_k / this = {SELECT_RATIO}.
+    # benchmarks/layouts.py on the 2-core CPU, select_sources_top_k / this: 2.2 for the op
+    # alone at MT10 D2R's shapes, 1.02-1.06 for the whole MT10 D2R update.
     columns = list(jnp.moveaxis(jnp.where(cand, scores, -jnp.inf), -1, 0))
     picks = []
     for _ in range(k):
@@ -183,19 +183,6 @@ def select_sources_top_k(scores: jax.Array, k: int, cand: np.ndarray | None = No
     _, picks = jax.lax.top_k(jnp.where(cand, scores, -jnp.inf), k)
     valid = np.arange(k)[None, :] < num_sources(n, k, cand)[:, None]            # (n, k)
     return jnp.where(valid, picks.astype(jnp.int32), -1)
-
-
-def row_logsumexp(logits: jax.Array) -> jax.Array:
-    """(..., n, n) -> (..., n, 1) log sum_j exp(logits[..., j]), over columns like
-    :func:`select_sources` (a minor-axis reduction is the slow part of a softmax on the CPU).
-    benchmarks/layouts.py, forward + backward at MT10 D2R's shapes:
-    ``jax.nn.logsumexp`` / this = {LSE_RATIO}."""
-    columns = list(jnp.moveaxis(logits, -1, 0))
-    top = columns[0]
-    for c in columns[1:]:
-        top = jnp.maximum(top, c)
-    top = jax.lax.stop_gradient(top)
-    return (top + jnp.log(sum(jnp.exp(c - top) for c in columns)))[..., None]
 
 
 def sample_routes(key: jax.Array, logits: jax.Array, tau: jax.Array | float, k: int,
@@ -398,7 +385,7 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
         idx = jnp.broadcast_to(soft_sources, logits.shape[:-2] + soft_sources.shape) \
             if indices is None else indices
         z_sel = jnp.take_along_axis(logits, jnp.maximum(idx, 0), axis=-1)      # (..., n, S)
-        p_sel = jnp.exp(z_sel - row_logsumexp(logits))        # full softmax over the candidates
+        p_sel = jnp.exp(z_sel - jax.nn.logsumexp(logits, axis=-1, keepdims=True))  # full softmax
         if routing == "soft":
             w = jnp.where(idx >= 0, p_sel, 0.0)
         elif routing == "hard":
