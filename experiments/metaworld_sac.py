@@ -205,8 +205,7 @@ def mt10_config(args):
 
 def mt10_table(run_dir: str) -> str:
     """Per-task success of the MT10 run at each evaluation (rows: tasks, columns: env steps)."""
-    with open(os.path.join(run_dir, "eval.jsonl")) as f:
-        rows = sorted((json.loads(line) for line in f if line.strip()), key=lambda r: r["env_steps"])
+    rows = sorted(RunFolder(run_dir).read_evals(), key=lambda r: r["env_steps"])
     tasks = list(rows[0]["eval_success_per_task"])
     lines = ["| task | " + " | ".join(f"{r['env_steps']:,}" for r in rows) + " |",
              "|---|" + "---|" * len(rows)]
@@ -221,7 +220,7 @@ def write_mt10_results(args) -> None:
     from mtrl_jax.report import make_report
     name = mt10_config(args).run_name
     src = os.path.join(args.out_dir, name)
-    if not os.path.exists(os.path.join(src, "eval.jsonl")):
+    if not RunFolder(src).read_evals():
         print(f"{name}: no evaluation yet; MT10 not reported", file=sys.stderr)
         return
     dst = os.path.join(args.results_dir, "runs", name)

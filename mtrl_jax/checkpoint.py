@@ -9,6 +9,8 @@ import os
 import jax
 import jax.numpy as jnp
 
+CHECKPOINTS = "checkpoints"   # the folder inside a run folder (``mtrl_jax.run_folder``)
+
 
 def _fill_empty(tree):
     """Zero-size arrays (an MJX model without actuator activations has ``data.act`` of shape
@@ -24,7 +26,7 @@ def _restore_empty(restored, target):
 def _manager(run_dir: str, max_to_keep: int = 2):
     import orbax.checkpoint as ocp
     options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
-    return ocp.CheckpointManager(os.path.abspath(os.path.join(run_dir, "checkpoints")),
+    return ocp.CheckpointManager(os.path.abspath(os.path.join(run_dir, CHECKPOINTS)),
                                  options=options)
 
 
@@ -38,7 +40,7 @@ def save(run_dir: str, step: int, state) -> None:
 
 
 def latest_step(run_dir: str) -> int | None:
-    if not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+    if not os.path.isdir(os.path.join(run_dir, CHECKPOINTS)):
         return None
     mngr = _manager(run_dir)
     step = mngr.latest_step()

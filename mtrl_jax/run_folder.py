@@ -23,6 +23,7 @@ import os
 import shutil
 
 from mtrl_jax import checkpoint
+from mtrl_jax.checkpoint import CHECKPOINTS
 from mtrl_jax.config import Config, ConfigError
 
 CONFIG = "config.json"
@@ -30,7 +31,6 @@ METRICS = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
 EVALS = "eval.jsonl"
 TENSORBOARD = "tb"
-CHECKPOINTS = "checkpoints"
 EVAL_TABLE = "eval_table.md"
 SUMMARY = "summary.json"
 FAILED = "failed.json"
