@@ -108,7 +108,9 @@ class DeviceEnv:
         return spec_of(self)
 
     def evaluate(self, policy: Callable, episodes: int, key=None) -> jax.Array:
-        """``policy`` must be jittable."""
+        """``policy`` must be jittable. Compiles on every call (a new policy closure each
+        time): for one-off checks; the training loop compiles ``rollout_success`` once through
+        ``train.make_device_evaluate``."""
         key = jax.random.PRNGKey(0) if key is None else key
         return jax.jit(lambda k: rollout_success(self.with_envs(episodes), policy, k))(key)
 
