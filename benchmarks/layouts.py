@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from mtrl_jax.agents import sac as sac_module
 from mtrl_jax.agents.sac import task_onehots
 from mtrl_jax.nets import care, d2r, paco
-from mtrl_jax.nets.base import mlp_init
+from mtrl_jax.nets.base import mlp_layers
 
 T, N, OBS, ACT = 10, 128, 39, 4          # MT10: batch 1280 = 10 tasks x 128
 
@@ -53,7 +53,7 @@ def twin_op(form):
     net = paco.make_paco_net(OBS + ACT, 1, (400, 400, 400), 5)
     params = jax.vmap(net.init)(jax.random.split(key, 2))
     x, onehot = jax.random.normal(key, (T, N, OBS + ACT)), task_onehots(T, N)
-    shared = {"w": jax.random.normal(key, (T, 5))}
+    shared = jax.random.normal(key, (T, 5))                   # each group's w (G, K)
     return with_grad(lambda p, s: form(net, p, x, onehot, None, {"shared": s})), (params, shared)
 
 
@@ -69,7 +69,7 @@ def select_op(form):
 
 def mixture_op(form):
     key = jax.random.PRNGKey(4)
-    encoders = jax.vmap(lambda k: mlp_init(k, (OBS, 50, 50)))(jax.random.split(key, 6))
+    encoders = mlp_layers(care.Encoders((OBS, 50, 50), 6).init(key)["params"])
     state = jax.random.normal(key, (T, N, OBS))
     alpha = jax.nn.softmax(jax.random.normal(key, (T, 6)), -1)
     return with_grad(lambda e, a: form(e, state, a)), (encoders, alpha)

@@ -57,3 +57,19 @@ def restore(run_dir: str, target, step: int | None = None):
     state = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
     mngr.close()
     return _restore_empty(state, target)
+
+
+def stored_tree(run_dir: str, step: int | None = None):
+    """The saved tree of checkpoint ``step`` (latest by default) with array metadata as leaves,
+    read without loading any array; None when there is no checkpoint."""
+    import orbax.checkpoint as ocp
+    mngr = ocp.CheckpointManager(os.path.abspath(os.path.join(run_dir, CHECKPOINTS)),
+                                 item_handlers=ocp.StandardCheckpointHandler())
+    try:
+        step = mngr.latest_step() if step is None else step
+        if step is None:
+            return None
+        metadata = mngr.item_metadata(step)
+        return getattr(metadata, "tree", metadata)
+    finally:
+        mngr.close()

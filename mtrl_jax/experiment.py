@@ -40,6 +40,7 @@ def prepare_run_dir(cfg: Config) -> tuple[Config, RunFolder, bool]:
             print(f"--resume {folder.path}: no complete checkpoint there (the run stopped before "
                   "its first one); starting it again from scratch", file=sys.stderr, flush=True)
             return resumed, folder, False
+        folder.check_network_format()
         return resumed, folder, True
     cfg = resolve(cfg)
     seeds = cfg.seeds or (cfg.seed,)

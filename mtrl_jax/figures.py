@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mtrl_jax.agents.sac import task_onehots
+from mtrl_jax.agents.sac import network_extra, task_onehots
 from mtrl_jax.config import DEVICE_ENVS, Config, ConfigError, resolve
 from mtrl_jax.nets.base import Networks
 from mtrl_jax.nets.policy import deterministic_action, split_gaussian
@@ -91,9 +91,10 @@ def load_networks(run_dir: str, seed: int | None = None) -> RunNetworks:
 def actor_outputs(nets: RunNetworks, obs: jax.Array, mode: str = "eval"):
     """Run the actor on task-grouped obs (T, n, d): returns (out (T, n, 2A), aux)."""
     T, n, _ = obs.shape
-    extra = {"mode": mode, "shared": nets.shared, "log_alpha": nets.log_alpha, "stored": {}}
-    return nets.networks.actor.apply(nets.actor, jnp.asarray(obs, jnp.float32),
-                                   task_onehots(T, n), None, extra)
+    onehot = task_onehots(T, n)
+    extra = network_extra(nets.networks, mode, nets.shared, nets.log_alpha, onehot)
+    return nets.networks.actor.apply(nets.actor, jnp.asarray(obs, jnp.float32), onehot, None,
+                                     extra)
 
 
 def greedy_action(nets: RunNetworks, obs: jax.Array) -> jax.Array:
@@ -259,7 +260,7 @@ def paco_w(run_dir: str, seed: int | None = None) -> np.ndarray:
         raise ConfigError(f"figure paco-w needs a paco run; this run is --algo {cfg.algo}")
     shared = restore_latest(run_dir)["sac"]["shared"]
     on_device = cfg.env in DEVICE_ENVS
-    return np.asarray(seed_slice(shared, cfg, on_device, seed)["w"], np.float64)
+    return np.asarray(seed_slice(shared, cfg, on_device, seed)["params"]["w"], np.float64)
 
 
 def pca_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -165,8 +165,20 @@ class RunFolder:
     def save_checkpoint(self, env_steps: int, state) -> None:
         checkpoint.save(self.path, env_steps, state)
 
+    def check_network_format(self) -> None:
+        """ConfigError if the latest checkpoint holds network parameters in the layout from
+        before the networks were flax modules (which cannot be restored into today's)."""
+        tree = checkpoint.stored_tree(self.path)
+        actor = tree.get("sac", {}).get("actor") if isinstance(tree, dict) else None
+        if isinstance(actor, dict) and "params" not in actor:
+            raise ConfigError(f"--resume {self.path}: its checkpoint was written before the "
+                              "networks became flax modules, and its parameter trees do not fit "
+                              "this version's; start a new run (or resume it with the mtrl_jax "
+                              "version that wrote it)")
+
     def restore_checkpoint(self, target):
         """The latest checkpoint in the structure of ``target``; ConfigError if it does not fit."""
+        self.check_network_format()
         try:
             return checkpoint.restore(self.path, target)
         except Exception as err:  # orbax raises several types for a mismatched tree

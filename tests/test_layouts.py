@@ -9,7 +9,7 @@ import numpy as np
 
 from mtrl_jax.agents.sac import task_onehots, twin_apply_loop, twin_apply_vmap
 from mtrl_jax.nets import care, d2r, paco
-from mtrl_jax.nets.base import mlp_init
+from mtrl_jax.nets.base import mlp_layers
 
 T, N = 3, 5
 
@@ -26,7 +26,7 @@ def test_twin_critics_loop_equals_vmap():
     net = paco.make_paco_net(6, 1, (8, 8), 3)
     params = jax.vmap(net.init)(jax.random.split(jax.random.PRNGKey(0), 2))
     x = jax.random.normal(jax.random.PRNGKey(1), (T, N, 6))
-    shared = {"w": jax.random.normal(jax.random.PRNGKey(2), (T, 3))}
+    shared = jax.random.normal(jax.random.PRNGKey(2), (T, 3))      # each group's w (G, K)
     onehot = task_onehots(T, N)
     apply = lambda form: (lambda p, s: form(net, p, x, onehot, None, {"shared": s}))  # noqa
     out = apply(twin_apply_loop)(params, shared)
@@ -53,7 +53,7 @@ def test_d2r_running_max_selection_equals_top_k_including_ties():
 
 def test_care_side_by_side_mixture_equals_vmap():
     for sizes in ((7, 5), (7, 5, 4), (7, 6, 5, 4)):
-        encoders = jax.vmap(lambda k: mlp_init(k, sizes))(jax.random.split(jax.random.PRNGKey(7), 3))
+        encoders = mlp_layers(care.Encoders(sizes, 3).init(jax.random.PRNGKey(7))["params"])
         state = jax.random.normal(jax.random.PRNGKey(8), (T, N, 7))
         alpha = jax.nn.softmax(jax.random.normal(jax.random.PRNGKey(9), (T, 3)), -1)
         close_in_value_and_gradient(lambda e, a: care.mix_encoders(e, state, a),

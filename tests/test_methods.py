@@ -76,3 +76,44 @@ def test_a_new_method_is_one_registry_entry(tmp_path, monkeypatch):
     actor = RunFolder(summary["run_dir"]).read_checkpoint()["sac"]["actor"]
     shapes = {tuple(x.shape) for x in jax.tree.leaves(actor)}
     assert (1, 16, 16) in shapes      # (seed, in, out): the layer the new method adds
+
+
+def readme_block(marker: str) -> str:
+    """The README's python block whose first line is ``marker``."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
+    found = [b for b in blocks if b.startswith(marker)]
+    assert len(found) == 1, f"README has {len(found)} blocks starting {marker!r}"
+    return found[0]
+
+
+def test_the_readme_custom_torso_trains_one_sac_step(monkeypatch):
+    import jax.numpy as jnp
+    import numpy as np
+    from mtrl_jax.methods import make_agent
+
+    import sys
+    import types
+
+    module = types.ModuleType("readme_gated")       # dataclasses look their module up
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, module.__name__, module)
+        patch.setattr(methods, "METHODS", dict(METHODS))       # the block registers into it
+        exec(compile(readme_block("# gated.py"), "README.md", "exec"), module.__dict__)
+        assert "gated" in methods.METHODS and "gated" not in METHODS
+        patch.setitem(METHODS, "gated", methods.METHODS["gated"])
+        cfg = resolve(Config(algo="gated", env="point-mt", hidden=(16, 16)))
+        T, obs_dim, act_dim, n = 3, 5, 2, 4
+        sac = make_agent(cfg, EnvSpec.sized(obs_dim, act_dim, T))
+        state = sac.init(jax.random.PRNGKey(0))
+        assert sorted(state.actor["params"]) == ["Dense_0", "Dense_1", "MLP_0"]
+        assert state.actor["params"]["Dense_0"]["kernel"].shape == (T, 16)     # the task gate
+        rng = np.random.default_rng(0)
+        f = lambda *s: jnp.asarray(rng.normal(size=s), jnp.float32)  # noqa: E731
+        batch = {"obs": f(T, n, obs_dim), "action": jnp.tanh(f(T, n, act_dim)),
+                 "reward": f(T, n), "next_obs": f(T, n, obs_dim),
+                 "terminated": jnp.zeros((T, n), bool), "stored": {}}
+        new, info = jax.jit(sac.update)(state, batch, jax.random.PRNGKey(1))
+    assert int(new.steps) == 1 and np.all(np.isfinite(np.asarray(info["total_loss"])))
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state.actor, new.actor)
+    assert min(jax.tree.leaves(moved)) > 0          # every actor parameter took the step

@@ -10,13 +10,13 @@ import optax
 import pytest
 
 from mtrl_jax.agents import sac as sac_module
-from mtrl_jax.agents.sac import make_sac, task_onehots
+from mtrl_jax.agents.sac import make_sac, network_extra, task_onehots
 from mtrl_jax.config import Config, resolve
 from mtrl_jax.agents import paco as paco_hooks
 from mtrl_jax.envs.base import EnvSpec
 from mtrl_jax.methods import build_method
 from mtrl_jax.nets import paco
-from mtrl_jax.nets.base import mlp_apply
+from mtrl_jax.nets.base import mlp_apply, mlp_layers
 
 T, OBS, ACT, K = 5, 7, 2, 5
 
@@ -34,8 +34,14 @@ def group_inputs(key, n=6):
     return obs, task_onehots(T, n)
 
 
+def init_layers(key, sizes):
+    """The PacoMLP's layers [{"phi": (K, out, in), "bias": (K, out)}, ...] as initialised."""
+    params = paco.make_paco_net(sizes[0], sizes[-1], sizes[1:-1], K).init(key)
+    return mlp_layers(params["params"])
+
+
 def test_layers_have_k_identical_copies_and_paper_shapes():
-    layers = paco.paco_layers_init(jax.random.key(0), (OBS, 32, 4), K)
+    layers = init_layers(jax.random.key(0), (OBS, 32, 4))
     assert [l["phi"].shape for l in layers] == [(K, 32, OBS), (K, 4, 32)]
     assert [l["bias"].shape for l in layers] == [(K, 32), (K, 4)]
     for layer in layers:
@@ -45,9 +51,47 @@ def test_layers_have_k_identical_copies_and_paper_shapes():
     assert float(jnp.std(layers[0]["phi"][0])) > 0.1
 
 
+def test_init_is_fan_in_uniform_tiled_k_times_and_w_is_n01():
+    """Actor and critic trees, every leaf within +-1/sqrt(fan-in) of its layer and not degenerate,
+    the K copies identical, phi and bias independent draws; w (T, K) N(0, 1)."""
+    cfg = resolve(Config(algo="paco", env="point-mt", hidden=(64, 48)))
+    nets = paco_method(cfg, OBS, ACT, T).networks
+    for net, in_dim, out_dim in ((nets.actor, OBS, 2 * ACT), (nets.critic, OBS + ACT, 1)):
+        params = net.init(jax.random.key(40))
+        assert list(params) == ["params"] and list(params["params"]) == [
+            "layers_0", "layers_1", "layers_2"]
+        sizes = (in_dim, 64, 48, out_dim)
+        for layer, fan_in, out in zip(mlp_layers(params["params"]), sizes[:-1], sizes[1:]):
+            assert set(layer) == {"phi", "bias"}
+            assert layer["phi"].shape == (K, out, fan_in) and layer["bias"].shape == (K, out)
+            bound = 1.0 / np.sqrt(fan_in)
+            for leaf in (layer["phi"], layer["bias"]):
+                leaf = np.asarray(leaf)
+                assert np.all(np.abs(leaf) <= bound)
+                if leaf[0].size > 1:
+                    assert np.abs(leaf).max() > 0.5 * bound
+                    assert np.unique(leaf[0]).size == leaf[0].size
+                for k in range(1, K):
+                    np.testing.assert_array_equal(leaf[k], leaf[0])
+            if out > 1:
+                assert not np.allclose(layer["phi"][0, :, 0], layer["bias"][0])
+    shared = nets.shared.init(jax.random.key(41))
+    assert list(shared) == ["params"] and list(shared["params"]) == ["w"]
+    w = np.asarray(shared["params"]["w"])
+    assert w.shape == (T, K) and np.unique(w).size == T * K
+    big = np.asarray(paco_method(paco_cfg(paco_k=400), OBS, ACT, 50).networks.shared.init(
+        jax.random.key(42))["params"]["w"])
+    assert big.shape == (50, 400)
+    assert abs(big.mean()) < 0.02 and abs(big.std() - 1.0) < 0.02
+    assert abs(float(np.mean(np.abs(big) < 1.0)) - 0.6827) < 0.01   # N(0, 1), not uniform
+    # the shared module is the one linear map: group one-hot (G, T) -> rows of w
+    rows = nets.shared.apply(shared, jnp.eye(T)[jnp.array([3, 0])])
+    np.testing.assert_array_equal(rows, w[[3, 0]])
+
+
 def test_composed_forward_equals_mixed_preactivation_forward():
     k_layers, k_w, k_x, k_noise = jax.random.split(jax.random.key(1), 4)
-    layers = paco.paco_layers_init(k_layers, (OBS, 32, 32, 4), K)
+    layers = init_layers(k_layers, (OBS, 32, 32, 4))
     # make the K copies different so that the composition matters
     layers = jax.tree.map(lambda p: p + 0.3 * jax.random.normal(k_noise, p.shape), layers)
     w = jax.random.normal(k_w, (T, K))
@@ -91,25 +135,27 @@ def test_identical_copies_make_every_task_the_base_network_scaled_by_sum_w():
     cfg = paco_cfg()
     method = paco_method(cfg, OBS, ACT, T)
     params = method.networks.actor.init(jax.random.key(2))
-    shared = method.networks.init_shared(jax.random.key(3))
-    assert shared["w"].shape == (T, K)
+    shared = method.networks.shared.init(jax.random.key(3))
+    w = shared["params"]["w"]
+    assert w.shape == (T, K)
     obs, onehot = group_inputs(jax.random.key(4))
     net = method.networks.actor
-    actor = jax.jit(lambda p, o, s: net.apply(p, o, onehot, None, {"shared": s})[0])
+    extra = lambda s: network_extra(method.networks, "eval", s, jnp.zeros(T), onehot)  # noqa: E731
+    actor = jax.jit(lambda p, o, s: net.apply(p, o, onehot, None, extra(s))[0])
     out = actor(params, obs, shared)
-    scale = shared["w"].sum(axis=1)                                          # (T,)
+    scale = w.sum(axis=1)                                                    # (T,)
 
     @jax.jit
     def base_net(s, x):   # the plain MLP of the first copy, every weight and bias times s
-        return mlp_apply([{"w": s * l["phi"][0].T, "b": s * l["bias"][0]}
-                          for l in params["layers"]], x)
+        return mlp_apply([{"kernel": s * l["phi"][0].T, "bias": s * l["bias"][0]}
+                          for l in mlp_layers(params["params"])], x)
 
     for t in range(T):
         np.testing.assert_allclose(out[t], base_net(scale[t], obs[t]), atol=1e-5, rtol=1e-4)
     # two tasks with the same sum of w compute the same function on the same input
-    w_equal = shared["w"].at[1].set(shared["w"][0][::-1])
+    w_equal = w.at[1].set(w[0][::-1])
     same_obs = jnp.broadcast_to(obs[0], obs.shape)
-    out = actor(params, same_obs, {"w": w_equal})
+    out = actor(params, same_obs, {"params": {"w": w_equal}})
     np.testing.assert_allclose(out[0], out[1], atol=1e-5, rtol=1e-5)
     assert not np.allclose(out[0], out[2], atol=1e-3)
 
@@ -118,17 +164,19 @@ def test_w_is_n01_and_shared_by_actor_and_critic():
     cfg = paco_cfg()
     method = paco_method(resolve(Config(algo="paco", env="point-mt", paco_k=400)),
                               OBS, ACT, 50)
-    w = method.networks.init_shared(jax.random.key(5))["w"]
+    w = method.networks.shared.init(jax.random.key(5))["params"]["w"]
     assert abs(float(w.mean())) < 0.02 and abs(float(w.std()) - 1.0) < 0.02
     # the critic reads the same w: changing w changes the critic's output
     method = paco_method(cfg, OBS, ACT, T)
     critic = method.networks.critic.init(jax.random.key(6))
-    shared = method.networks.init_shared(jax.random.key(7))
+    shared = method.networks.shared.init(jax.random.key(7))
     obs, onehot = group_inputs(jax.random.key(8))
+    w_g = method.networks.shared.apply(shared, onehot[:, 0])                 # (G, K)
+    np.testing.assert_array_equal(w_g, shared["params"]["w"])               # group g is task g
     x = jnp.concatenate([obs, jnp.zeros((T, 6, ACT))], -1)
     net = method.networks.critic
-    q1, _ = net.apply(critic, x, onehot, None, {"shared": shared})
-    q2, _ = net.apply(critic, x, onehot, None, {"shared": {"w": shared["w"] * 2.0}})
+    q1, _ = net.apply(critic, x, onehot, None, {"shared": w_g})
+    q2, _ = net.apply(critic, x, onehot, None, {"shared": w_g * 2.0})
     assert q1.shape == (T, 6, 1) and not np.allclose(q1, q2)
 
 
@@ -189,7 +237,7 @@ def test_maskout_removes_exactly_the_exploded_tasks_gradient(monkeypatch):
         # ... and what it removed is exactly the exploded task's gradient
         np.testing.assert_allclose(g_mask + g_0, g_all, atol=1e-5 * scale)
     # w: the exploded task's row gets no gradient, the others' rows are untouched by mask-out
-    g_w, g_w_all = masked[2]["w"], no_mask[2]["w"]
+    g_w, g_w_all = masked[2]["params"]["w"], no_mask[2]["params"]["w"]
     np.testing.assert_array_equal(g_w[0], 0.0)
     assert float(jnp.max(jnp.abs(g_w_all[0]))) > 0
     np.testing.assert_allclose(g_w[1:], g_w_all[1:], atol=1e-6, rtol=1e-5)
@@ -215,7 +263,7 @@ def test_w_reset_is_a_convex_combination_of_healthy_w_and_touches_nothing_else()
     info = {"task_loss": loss, "task_mask": method.hooks.task_loss_mask(loss)}
     new = jax.jit(method.hooks.post_update)(state, info, jax.random.key(21))
 
-    w_old, w_new = np.asarray(state.shared["w"]), np.asarray(new.shared["w"])
+    w_old, w_new = np.asarray(state.shared["params"]["w"]), np.asarray(new.shared["params"]["w"])
     healthy, bad = [0, 2, 4], [1, 3]
     np.testing.assert_array_equal(w_new[healthy], w_old[healthy])
     basis = w_old[healthy].T                                              # (K, |V|)
@@ -236,7 +284,7 @@ def test_w_reset_is_a_convex_combination_of_healthy_w_and_touches_nothing_else()
     # nothing exploded: nothing changes
     calm = {"task_loss": jnp.ones(T), "task_mask": jnp.ones(T)}
     unchanged = method.hooks.post_update(state, calm, jax.random.key(1))
-    np.testing.assert_array_equal(unchanged.shared["w"], w_old)
+    np.testing.assert_array_equal(unchanged.shared["params"]["w"], w_old)
 
 
 def test_w_reset_weights_are_uniform_on_the_simplex():

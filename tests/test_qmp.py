@@ -13,7 +13,8 @@ from mtrl_jax.agents.sac import make_sac, task_onehots
 from mtrl_jax.config import Config, resolve
 from mtrl_jax.envs.base import EnvSpec, StepOut
 from mtrl_jax.methods import build_method, make_agent
-from mtrl_jax.nets import Network
+from mtrl_jax.nets import Network, separate
+from mtrl_jax.nets.base import mlp_layers
 from mtrl_jax.train import make_learner, make_train
 
 T, E, OBS, ACT = 5, 3, 7, 2
@@ -29,6 +30,12 @@ def random_obs(seed=1, e=E):
     return jax.random.uniform(jax.random.PRNGKey(seed), (T, e, OBS), minval=-1, maxval=1)
 
 
+def layers(params):
+    """The separate networks' stacked layers, in order: [{"kernel": (..., T, in, out),
+    "bias": (..., T, out)}, ...] (the critics' leaves carry the twin axis first)."""
+    return mlp_layers(params["params"])
+
+
 ANGLES = 2 * np.pi * np.arange(T) / T
 POLICY_ACTIONS = 0.9 * np.stack([np.cos(ANGLES), np.sin(ANGLES)], -1)      # (T, A) on a circle
 PREFERRED = (np.arange(T) + 2) % T                                         # task i prefers i + 2
@@ -39,18 +46,70 @@ def hand_set(state):
     Q_i(s, a) = f(u_i . a), f increasing, u_i pointing at POLICY_ACTIONS[PREFERRED[i]], so the
     best-scored policy for task i is PREFERRED[i] at every state."""
     actor = jax.tree.map(jnp.zeros_like, state.actor)
-    last = actor["layers"][-1]
+    last = layers(actor)[-1]
     mean = np.arctanh(POLICY_ACTIONS)
-    last["b"] = jnp.asarray(np.concatenate([mean, np.full((T, ACT), -20.0)], -1), jnp.float32)
+    last["bias"] = jnp.asarray(np.concatenate([mean, np.full((T, ACT), -20.0)], -1), jnp.float32)
 
     critic = jax.tree.map(jnp.zeros_like, state.critic)          # leaves (2, T, ...)
     u = POLICY_ACTIONS[PREFERRED] / 0.9                          # (T, A) unit directions
-    first = critic["layers"][0]
-    first["w"] = first["w"].at[:, :, OBS:, 0].set(jnp.asarray(0.5 * u, jnp.float32)[None])
-    first["b"] = first["b"].at[:, :, 0].set(1.0)                 # keep unit 0 positive for ReLU
-    for layer in critic["layers"][1:]:
-        layer["w"] = layer["w"].at[:, :, 0, 0].set(1.0)          # pass unit 0 on, increasing
+    first, *rest = layers(critic)
+    first["kernel"] = first["kernel"].at[:, :, OBS:, 0].set(jnp.asarray(0.5 * u, jnp.float32)[None])
+    first["bias"] = first["bias"].at[:, :, 0].set(1.0)           # keep unit 0 positive for ReLU
+    for layer in rest:
+        layer["kernel"] = layer["kernel"].at[:, :, 0, 0].set(1.0)  # pass unit 0 on, increasing
     return state._replace(actor=actor, critic=critic)
+
+
+def check_fan_in_uniform(leaf, fan_in, name):
+    """leaf ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): inside the bound, not degenerate, and (large
+    leaves) with the uniform's standard deviation."""
+    x, bound = np.asarray(leaf, np.float64), 1.0 / np.sqrt(fan_in)
+    assert np.abs(x).max() <= bound, name
+    assert np.abs(x).max() > 0.5 * bound, name
+    if x.size >= 200:
+        np.testing.assert_allclose(x.std(), bound / np.sqrt(3), rtol=0.15, err_msg=name)
+
+
+def test_separate_init_is_fan_in_uniform_per_layer_and_task_slices_differ():
+    hidden = (16, 12)
+    _, _, state = build(hidden=hidden)
+    for params, in_dim, out_dim, lead in ((state.actor, OBS, 2 * ACT, (T,)),
+                                          (state.critic, OBS + ACT, 1, (2, T))):
+        sizes = (in_dim, *hidden, out_dim)
+        assert sorted(params["params"]) == [f"layers_{i}" for i in range(len(sizes) - 1)]
+        for i, layer in enumerate(layers(params)):
+            fan_in, out = sizes[i], sizes[i + 1]
+            assert layer["kernel"].shape == (*lead, fan_in, out)
+            assert layer["bias"].shape == (*lead, out)
+            for kind, leaf in layer.items():
+                check_fan_in_uniform(leaf, fan_in, (in_dim, i, kind))
+                flat = np.asarray(leaf).reshape(-1, T, *leaf.shape[len(lead):])
+                for twin in flat:                   # each task's slice is its own draw
+                    for a in range(T):
+                        for b in range(a + 1, T):
+                            assert not np.allclose(twin[a], twin[b]), (in_dim, i, kind, a, b)
+                if len(lead) == 2:                  # and so is each twin critic
+                    assert not np.allclose(flat[0], flat[1]), (i, kind)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_separate_runs_each_groups_task_mlp(activation):
+    """Group g's rows go through the MLP of its task (groups in any task order)."""
+    net = separate.make_separate(OBS, T, 3, (6, 5), activation)
+    params = net.init(jax.random.PRNGKey(3))
+    order = np.array([3, 0, 4, 4, 1])                      # group -> task
+    onehot = jnp.broadcast_to(jax.nn.one_hot(order, T)[:, None], (T, E, T))
+    obs = random_obs()
+    out, aux = jax.jit(lambda p, o, h: net.apply(p, o, h, None, {}))(params, obs, onehot)
+    assert aux == {} and out.shape == (T, E, 3)
+    act = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0)}[activation]
+    tree = [jax.tree.map(lambda a: np.asarray(a, np.float64), layer) for layer in layers(params)]
+    for g, t in enumerate(order):
+        x = np.asarray(obs[g], np.float64)
+        for i, layer in enumerate(tree):
+            x = x @ layer["kernel"][t] + layer["bias"][t]
+            x = act(x) if i < len(tree) - 1 else x
+        np.testing.assert_allclose(out[g], x, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
@@ -105,14 +164,10 @@ def test_candidates_and_scores_are_policy_j_and_critic_i_at_task_is_state(qmp_wi
     picked = np.asarray(candidates)[np.asarray(choice), np.arange(T)[:, None], np.arange(E)]
     np.testing.assert_array_equal(action, picked)
     # policy j's mean at task i's state: with log-std at its minimum the sample is tanh(mean)
-    if qmp_with is None:
-        actor = state.actor
-        actor["layers"][-1]["w"] = actor["layers"][-1]["w"].at[:, :, ACT:].set(0.0)
-        actor["layers"][-1]["b"] = actor["layers"][-1]["b"].at[:, ACT:].set(-20.0)
-    else:
-        actor = state.actor
-        actor["heads_w"] = actor["heads_w"].at[:, :, ACT:].set(0.0)
-        actor["heads_b"] = actor["heads_b"].at[:, ACT:].set(-20.0)
+    actor = state.actor
+    last = layers(actor)[-1] if qmp_with is None else actor["params"]["heads"]
+    last["kernel"] = last["kernel"].at[:, :, ACT:].set(0.0)
+    last["bias"] = last["bias"].at[:, ACT:].set(-20.0)
     state = state._replace(actor=actor)
     candidates, _ = qmp.candidate_actions(sac, state, obs, jax.random.PRNGKey(6))
     for j in range(T):

@@ -124,3 +124,31 @@ def test_wandb_gets_the_config_and_the_rows_of_the_run_folder(tmp_path, monkeypa
     final = [r for s, r in calls["log"] if s == 200 and "seed0/eval_success" in r]
     assert len(final) == 1
     np.testing.assert_allclose(final[0]["seed0/eval_success"], summary["mean_success"], rtol=1e-6)
+
+
+def old_layout(variables):
+    """An MT-SAC network's variables as the pytree the networks had before they were flax
+    modules: {"layers": [{"w", "b"}, ...]}."""
+    mlp = variables["params"]["mlp"]
+    return {"layers": [{"w": mlp[f"layers_{i}"]["kernel"], "b": mlp[f"layers_{i}"]["bias"]}
+                       for i in range(len(mlp))]}
+
+
+def test_resume_of_a_checkpoint_from_before_the_flax_modules_exits_2_in_one_line(tmp_path,
+                                                                                 capsys):
+    from mtrl_jax import checkpoint
+    from mtrl_jax.run_folder import RunFolder
+
+    run_dir = run(tiny(tmp_path, "old", total_steps=100))["run_dir"]
+    folder = RunFolder(run_dir)
+    state = folder.read_checkpoint()
+    step = folder.latest_checkpoint()
+    for name in ("actor", "critic", "target_critic"):
+        state["sac"][name] = old_layout(state["sac"][name])
+    subprocess.run(["rm", "-rf", os.path.join(run_dir, "checkpoints")], check=True)
+    checkpoint.save(run_dir, step, state)
+    capsys.readouterr()
+    assert run_cli.main(["--resume", run_dir, "--no-progress", "--total-steps", "200"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "before the networks became flax modules" in err

@@ -31,6 +31,43 @@ def test_tanh_gaussian_log_prob_matches_numerical_change_of_variables():
                                rtol=1e-4)
 
 
+def exact_log_prob(action, mean, log_std):
+    """log pi(a) = log N(atanh a; mean, std) - sum log(1 - a^2), in float64."""
+    a, mean, log_std = (np.asarray(x, np.float64) for x in (action, mean, log_std))
+    z = (np.arctanh(a) - mean) / np.exp(log_std)
+    return np.sum(-0.5 * z * z - log_std - 0.5 * np.log(2 * np.pi) - np.log1p(-a * a), -1)
+
+
+def test_distrax_policy_log_prob_equals_the_exact_formula_up_to_0999():
+    rng = np.random.default_rng(1)
+    A, rows = 4, 4000
+    mean = np.tanh(rng.normal(size=(rows, A))).astype(np.float32)
+    log_std = rng.uniform(-3.0, 2.0, size=(rows, A)).astype(np.float32)
+    a = rng.uniform(-0.999, 0.999, size=(rows, A)).astype(np.float32)
+    a[:20] = 0.999
+    a[20:40] = -0.999
+    a[40:60, ::2] = 0.999
+    got = np.asarray(tanh_gaussian_log_prob(jnp.asarray(a), jnp.asarray(mean),
+                                            jnp.asarray(log_std), eps=0.0))
+    assert got.dtype == np.float32
+    exact = exact_log_prob(a, mean, log_std)
+    error = np.abs(got - exact) / np.maximum(1.0, np.abs(exact))
+    assert error.max() < 1e-5, error.max()
+    # sample_and_log_prob: the sample is tanh(u), u = mean + std eps, and its log-prob is the
+    # exact one of u (float64, from u itself: the float32 action rounds atanh(a) away from u)
+    key = jax.random.PRNGKey(2)
+    act, logp = sample_tanh_gaussian(key, jnp.asarray(mean), jnp.asarray(log_std))
+    eps = np.asarray(jax.random.normal(key, mean.shape), np.float64)
+    u = mean.astype(np.float64) + np.exp(log_std.astype(np.float64)) * eps
+    np.testing.assert_allclose(act, np.tanh(u), atol=1e-6)
+    exact = np.sum(-0.5 * eps * eps - log_std - 0.5 * np.log(2 * np.pi)
+                   - 2.0 * (np.log(2.0) - u - np.logaddexp(0.0, -2.0 * u)), -1)
+    error = np.abs(np.asarray(logp) - exact) / np.maximum(1.0, np.abs(exact))
+    assert error.max() < 1e-5, error.max()
+    assert np.mean(np.abs(np.asarray(act)) > 0.999) > 0.05     # saturated samples are covered
+    assert np.all(np.isfinite(np.asarray(logp)))        # saturated samples too
+
+
 def linear_cfg(**kw):
     return resolve(Config(algo="mtsac", env="point-mt", hidden=(), **kw))
 
@@ -54,7 +91,12 @@ def setup(cfg, key=0):
 
 
 def np_linear(layer, x):
-    return x @ np.asarray(layer["w"], np.float64) + np.asarray(layer["b"], np.float64)
+    return x @ np.asarray(layer["kernel"], np.float64) + np.asarray(layer["bias"], np.float64)
+
+
+def first_layer(params):
+    """The first dense layer of an MT-SAC network's variables."""
+    return params["params"]["mlp"]["layers_0"]
 
 
 def hand_losses(state, batch, key, cfg):
@@ -67,7 +109,7 @@ def hand_losses(state, batch, key, cfg):
     b = {k: np.asarray(v, np.float64) for k, v in batch.items() if k != "stored"}
 
     def policy(obs, noise):
-        out = np_linear(state.actor["layers"][0], np.concatenate([obs, onehot], -1))
+        out = np_linear(first_layer(state.actor), np.concatenate([obs, onehot], -1))
         mean, log_std = out[..., :ACT], np.clip(out[..., ACT:], cfg.log_std_min, cfg.log_std_max)
         u = mean + np.exp(log_std) * noise
         logp = (norm.logpdf(u, mean, np.exp(log_std)) - np.log(1 - np.tanh(u) ** 2)).sum(-1)
@@ -75,7 +117,7 @@ def hand_losses(state, batch, key, cfg):
 
     def q(params, obs, act):
         x = np.concatenate([obs, act, onehot], -1)
-        return np.stack([np_linear(jax.tree.map(lambda p: p[j], params["layers"][0]), x)[..., 0]
+        return np.stack([np_linear(jax.tree.map(lambda p: p[j], first_layer(params)), x)[..., 0]
                          for j in range(2)])
 
     next_a, next_logp = policy(b["next_obs"], eps(k_next))
@@ -130,12 +172,12 @@ def test_target_bootstraps_through_truncation_not_termination():
 def test_alpha_moves_toward_the_target_entropy():
     cfg = linear_cfg()
     sac, state = setup(cfg)
-    layer = state.actor["layers"][0]
+    layer = first_layer(state.actor)
 
     def with_log_std(value):
-        w = jnp.zeros_like(layer["w"])                       # mean 0, log-std = value
-        b = jnp.zeros_like(layer["b"]).at[ACT:].set(value)
-        return state._replace(actor={"layers": [{"w": w, "b": b}]})
+        w = jnp.zeros_like(layer["kernel"])                  # mean 0, log-std = value
+        b = jnp.zeros_like(layer["bias"]).at[ACT:].set(value)
+        return state._replace(actor={"params": {"mlp": {"layers_0": {"kernel": w, "bias": b}}}})
 
     update = jax.jit(sac.update)
     narrow, _ = update(with_log_std(-8.0), tiny_batch(), jax.random.PRNGKey(0))
@@ -154,10 +196,12 @@ def test_multihead_gradient_reaches_only_its_own_head():
         return jnp.sum(net.apply(p, obs, onehot, None, {})[0] ** 2)
 
     g = jax.grad(loss)(params)
-    head_norms = np.linalg.norm(np.asarray(g["heads_w"]).reshape(3, -1), axis=1)
+    heads = g["params"]["heads"]
+    head_norms = np.linalg.norm(np.asarray(heads["kernel"]).reshape(3, -1), axis=1)
     assert head_norms[1] > 0 and head_norms[0] == 0 and head_norms[2] == 0
-    assert np.all(np.asarray(g["heads_b"])[[0, 2]] == 0)
-    assert np.linalg.norm(np.asarray(g["trunk"][0]["w"])) > 0   # the trunk is shared
+    assert np.all(np.asarray(heads["bias"])[[0, 2]] == 0)
+    trunk = g["params"]["trunk"]["layers_0"]["kernel"]
+    assert np.linalg.norm(np.asarray(trunk)) > 0                      # the trunk is shared
 
 
 def test_task_weighting_is_softmax_of_minus_log_alpha():

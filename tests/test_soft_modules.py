@@ -36,7 +36,7 @@ def inputs(seed=0):
 def test_shapes(layers, modules):
     net = make_net(layers, modules)
     params = net.init(jax.random.key(0))
-    assert [m["w"].shape for m in params["modules"]] == (
+    assert [params["params"][f"modules_{i}"]["kernel"].shape for i in range(layers)] == (
         [(modules, 24, 16)] + [(modules, 16, 16)] * (layers - 1))
     out, aux = forward(net, params, inputs())
     assert out.shape == (T, N, 2 * ACT)
@@ -50,8 +50,9 @@ def test_routing_rows_sum_to_one_over_source_modules(layers, modules):
     net = make_net(layers, modules)
     params = net.init(jax.random.key(1))
     # larger routing logits so that a softmax over the wrong axis would show
-    params["route_first"] = jax.tree.map(lambda x: 5 * x, params["route_first"])
-    params["route_out"] = jax.tree.map(lambda x: 5 * x, params["route_out"])
+    tree = params["params"]
+    for name in ["route_first", *(f"route_out_{i}" for i in range(layers - 1))]:
+        tree[name] = jax.tree.map(lambda x: 5 * x, tree[name])
     _, aux = forward(net, params, inputs(1))
     for p in aux["routing"]:
         assert np.all(np.asarray(p) > 0)
@@ -82,12 +83,11 @@ def test_each_routing_is_conditioned_on_all_earlier_routings():
     _, base = forward(net, params, obs)
     routings = (*base["routing"], base["output_weights"])    # p^1, p^2, p^3, q
     M2 = 16
-    for i in range(3):                     # route_cond[i] builds routing i + 1 (0-based)
+    for i in range(3):                     # route_cond_i builds routing i + 1 (0-based)
         for j in range(i + 1):             # ... from each earlier routing j
             cut = jax.tree.map(lambda x: x, params)
-            w = cut["route_cond"][i]["w"]
-            cut["route_cond"][i] = {**cut["route_cond"][i],
-                                    "w": w.at[j * M2:(j + 1) * M2].set(0.0)}
+            layer = cut["params"][f"route_cond_{i}"]
+            layer["kernel"] = layer["kernel"].at[j * M2:(j + 1) * M2].set(0.0)
             _, aux = forward(net, cut, obs)
             changed = (*aux["routing"], aux["output_weights"])
             for r in range(i + 1):         # routings before it are unaffected
@@ -97,33 +97,33 @@ def test_each_routing_is_conditioned_on_all_earlier_routings():
 
 def reference_forward(params, x, onehot, L, M):
     """One row, with explicit loops over modules (numpy, float64)."""
-    P = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+    P = jax.tree.map(lambda a: np.asarray(a, np.float64), params["params"])
     relu = lambda v: np.maximum(v, 0.0)
-    lin = lambda p, v: v @ p["w"] + p["b"]
+    lin = lambda p, v: v @ p["kernel"] + p["bias"]
 
     def softmax(v):
         e = np.exp(v - v.max())
         return e / e.sum()
 
-    f = lin(P["f"][1], relu(lin(P["f"][0], x)))
+    f = lin(P["f"]["layers_1"], relu(lin(P["f"]["layers_0"], x)))
     e = f * lin(P["z"], onehot)
-    g = lin(P["gate"][1], relu(lin(P["gate"][0], relu(e))))
+    g = lin(P["gate"]["layers_1"], relu(lin(P["gate"]["layers_0"], relu(e))))
     logits = lin(P["route_first"], relu(g)).reshape(M, M)
     probs = [np.stack([softmax(logits[j]) for j in range(M)])]
     for i in range(L - 1):
-        cond = relu(lin(P["route_cond"][i], np.concatenate([p.ravel() for p in probs])) * g)
-        logits = lin(P["route_out"][i], cond)
+        cond = relu(lin(P[f"route_cond_{i}"], np.concatenate([p.ravel() for p in probs])) * g)
+        logits = lin(P[f"route_out_{i}"], cond)
         if i < L - 2:
             logits = logits.reshape(M, M)
             probs.append(np.stack([softmax(logits[j]) for j in range(M)]))
         else:
             q = softmax(logits)
-    mods = P["modules"]
-    m = [relu(f) @ mods[0]["w"][k] + mods[0]["b"][k] for k in range(M)]
+    mods = [P[f"modules_{l}"] for l in range(L)]
+    m = [relu(f) @ mods[0]["kernel"][k] + mods[0]["bias"][k] for k in range(M)]
     for l in range(1, L):
         p = probs[l - 1]
         inputs_ = [relu(sum(p[j, k] * m[k] for k in range(M))) for j in range(M)]
-        m = [inputs_[j] @ mods[l]["w"][j] + mods[l]["b"][j] for j in range(M)]
+        m = [inputs_[j] @ mods[l]["kernel"][j] + mods[l]["bias"][j] for j in range(M)]
     h = relu(sum(q[k] * m[k] for k in range(M)))
     return lin(P["head"], h), probs, q
 
@@ -144,6 +144,52 @@ def test_forward_matches_a_loop_reference(layers, modules):
         np.testing.assert_allclose(aux["output_weights"][g, r], ref_q, atol=1e-6)
 
 
+def test_bad_sizes_are_rejected():
+    for layers, modules in [(1, 2), (2, 0)]:
+        with pytest.raises(ValueError, match="soft modularization needs"):
+            make_net(layers, modules)
+
+
+def check_fan_in_uniform(leaf, fan_in, name):
+    """leaf ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): inside the bound, not degenerate, and (large
+    leaves) with the uniform's standard deviation."""
+    x, bound = np.asarray(leaf, np.float64), 1.0 / np.sqrt(fan_in)
+    assert np.abs(x).max() <= bound, name
+    assert np.abs(x).max() > 0.5 * bound, name
+    if x.size >= 200:
+        np.testing.assert_allclose(x.std(), bound / np.sqrt(3), rtol=0.15, err_msg=name)
+
+
+def test_init_is_fan_in_uniform_per_layer_and_modules_differ():
+    L, M, D, GATE, W = 4, 4, 24, 20, 16
+    params = make_net(L, M, width=W).init(jax.random.key(5))["params"]
+    fan_ins = {("f", "layers_0"): OBS, ("f", "layers_1"): D, ("z",): T,
+               ("gate", "layers_0"): D, ("gate", "layers_1"): GATE, ("route_first",): GATE,
+               ("head",): W}
+    for i in range(L - 1):
+        fan_ins[(f"route_cond_{i}",)] = (i + 1) * M * M
+        fan_ins[(f"route_out_{i}",)] = GATE
+    for i in range(L):
+        fan_ins[(f"modules_{i}",)] = D if i == 0 else W
+    seen = set()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        keys = tuple(k.key for k in path)
+        layer, kind = keys[:-1], keys[-1]
+        seen.add(layer)
+        fan_in = fan_ins[layer]
+        if kind == "kernel":
+            assert leaf.shape[-2] == fan_in, (layer, leaf.shape)
+        check_fan_in_uniform(leaf, fan_in, keys)
+    assert seen == set(fan_ins)
+    for i in range(L):                     # each module of a layer has its own draw
+        stack = params[f"modules_{i}"]
+        assert stack["kernel"].shape[0] == M and stack["bias"].shape == (M, W)
+        for leaf in (stack["kernel"], stack["bias"]):
+            for a in range(M):
+                for b in range(a + 1, M):
+                    assert not np.allclose(leaf[a], leaf[b]), (i, a, b)
+
+
 def test_method_sizes_and_task_weighting():
     """The widths are resolved into the config (config.json holds what the networks use)."""
     sizes = lambda c: (c.sm_embed_dim, c.sm_gate_width, c.sm_layers, c.sm_modules,  # noqa: E731
@@ -162,10 +208,11 @@ def test_method_sizes_and_task_weighting():
     assert paper_on_point.sm_embed_dim == 400 and paper_on_point.sm_module_width == 256
     assert resolve(small) == small                                   # resolving is idempotent
     method = build_method(cfg, EnvSpec.sized(39, 4, 10)).networks
-    critic = jax.eval_shape(method.critic.init, jax.random.key(0))
-    assert critic["f"][0]["w"].shape == (39 + 4, 400) and critic["head"]["w"].shape == (256, 1)
-    actor = jax.eval_shape(method.actor.init, jax.random.key(0))
-    assert actor["head"]["w"].shape == (256, 8) and actor["z"]["w"].shape == (10, 400)
+    critic = jax.eval_shape(method.critic.init, jax.random.key(0))["params"]
+    assert critic["f"]["layers_0"]["kernel"].shape == (39 + 4, 400)
+    assert critic["head"]["kernel"].shape == (256, 1)
+    actor = jax.eval_shape(method.actor.init, jax.random.key(0))["params"]
+    assert actor["head"]["kernel"].shape == (256, 8) and actor["z"]["kernel"].shape == (10, 400)
 
 
 @pytest.mark.learning

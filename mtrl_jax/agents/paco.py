@@ -38,8 +38,9 @@ def make_paco_hooks(epsilon: float, maskout: bool, reset: bool) -> SACHooks:
         return jnp.where(exploded(task_loss, epsilon), 0.0, 1.0)
 
     def post_update(state, info, key):
-        w = reset_w(state.shared["w"], exploded(info["task_loss"], epsilon), key)
-        return state._replace(shared={**state.shared, "w": w})
+        params = state.shared["params"]
+        w = reset_w(params["w"], exploded(info["task_loss"], epsilon), key)
+        return state._replace(shared={**state.shared, "params": {**params, "w": w}})
 
     return SACHooks(task_loss_mask=task_loss_mask if maskout else None,
                     post_update=post_update if reset else None)

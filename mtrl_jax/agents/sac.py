@@ -101,6 +101,15 @@ def twin_apply_vmap(critic: Network, params, x, onehot, rng, extra) -> jax.Array
     return jax.vmap(apply, in_axes=(0, None if keys is None else 0))(params, keys)
 
 
+def network_extra(networks: Networks, mode: str, shared, log_alpha: jax.Array,
+                  onehot: jax.Array, stored: dict | None = None) -> dict:
+    """The ``extra`` of a network call (``nets.base``) on task-grouped rows ``onehot``
+    (G, n, T): ``shared`` holds the shared module's parameters, the networks get its output."""
+    shared_out = {} if networks.shared is None else networks.shared.apply(shared, onehot[:, 0])
+    return {"mode": mode, "shared": shared_out, "log_alpha": jax.lax.stop_gradient(log_alpha),
+            "stored": {} if stored is None else stored}
+
+
 def task_onehots(num_tasks: int, n: int) -> jax.Array:
     """(T, n, T) one-hot task ids of the task-grouped layout."""
     return jnp.broadcast_to(jnp.eye(num_tasks)[:, None, :], (num_tasks, n, num_tasks))
@@ -125,7 +134,7 @@ def make_sac(networks: Networks, cfg, num_tasks: int, act_dim: int,
         k_actor, k_critic, k_shared = jax.random.split(key, 3)
         actor_params = actor.init(k_actor)
         critic_params = jax.vmap(critic.init)(jax.random.split(k_critic, 2))
-        shared = networks.init_shared(k_shared)
+        shared = {} if networks.shared is None else networks.shared.init(k_shared)
         log_alpha = jnp.full((T,), jnp.log(cfg.init_alpha), jnp.float32)
         # The target starts as a copy, not an alias, so that the state can be donated.
         target = jax.tree.map(jnp.copy, critic_params)
@@ -133,9 +142,8 @@ def make_sac(networks: Networks, cfg, num_tasks: int, act_dim: int,
                         net_opt.init(actor_params), net_opt.init(critic_params),
                         net_opt.init(shared), alpha_opt.init(log_alpha), jnp.zeros((), jnp.int32))
 
-    def extra_for(mode, shared, log_alpha, stored=None):
-        return {"mode": mode, "shared": shared, "log_alpha": jax.lax.stop_gradient(log_alpha),
-                "stored": {} if stored is None else stored}
+    def extra_for(mode, shared, log_alpha, onehot, stored=None):
+        return network_extra(networks, mode, shared, log_alpha, onehot, stored)
 
     def twin_q(critic_params, obs, action, onehot, rng, extra):
         """(2, G, n) Q values of both critics."""
@@ -146,7 +154,7 @@ def make_sac(networks: Networks, cfg, num_tasks: int, act_dim: int,
         """Sampled action (G, n, A), its log-prob (G, n) and the network's aux."""
         k_net, k_sample = jax.random.split(key)
         out, aux = actor.apply(actor_params, obs, onehot, k_net,
-                               extra_for(mode, shared, log_alpha, stored))
+                               extra_for(mode, shared, log_alpha, onehot, stored))
         mean, log_std = split_gaussian(out, cfg.log_std_min, cfg.log_std_max)
         action, logp = sample_tanh_gaussian(k_sample, mean, log_std)
         return action, logp, aux
@@ -163,18 +171,18 @@ def make_sac(networks: Networks, cfg, num_tasks: int, act_dim: int,
         next_a, next_logp, _ = sample_action(sg(actor_p), sg(shared), log_alpha,
                                              batch["next_obs"], onehot, k_next, "target")
         target_q = twin_q(state.target_critic, batch["next_obs"], next_a, onehot, None,
-                          extra_for("target", sg(shared), log_alpha)).min(axis=0)
+                          extra_for("target", sg(shared), log_alpha, onehot)).min(axis=0)
         not_done = 1.0 - batch["terminated"].astype(jnp.float32)
         y = sg(batch["reward"] + cfg.gamma * not_done * (target_q - alpha * next_logp))
 
         q = twin_q(critic_p, batch["obs"], batch["action"], onehot, k_q,
-                   extra_for("update", shared, log_alpha))                     # (2, T, n)
+                   extra_for("update", shared, log_alpha, onehot))                     # (2, T, n)
         critic_task = jnp.mean((q - y[None]) ** 2, axis=2).sum(axis=0)          # (T,)
 
         pi_a, logp, actor_aux = sample_action(actor_p, shared, log_alpha, batch["obs"], onehot,
                                               k_pi, "update", batch.get("stored"))
         q_pi = twin_q(sg(critic_p), batch["obs"], pi_a, onehot, None,
-                      extra_for("update", sg(shared), log_alpha)).min(axis=0)
+                      extra_for("update", sg(shared), log_alpha, onehot)).min(axis=0)
         actor_task = jnp.mean(alpha * logp - q_pi, axis=1)
         alpha_task = jnp.mean(-log_alpha[:, None] * sg(logp + target_entropy), axis=1)
 
@@ -224,14 +232,14 @@ def make_sac(networks: Networks, cfg, num_tasks: int, act_dim: int,
     def eval_action(state: SACState, obs, onehot):
         """Deterministic evaluation action tanh(mean)."""
         out, _ = actor.apply(state.actor, obs, onehot, None,
-                             extra_for("eval", state.shared, state.log_alpha))
+                             extra_for("eval", state.shared, state.log_alpha, onehot))
         mean, _ = split_gaussian(out, cfg.log_std_min, cfg.log_std_max)
         return deterministic_action(mean)
 
     def q_values(state: SACState, obs, action, onehot):
         """min over the twin critics, (G, n)."""
         return twin_q(state.critic, obs, action, onehot, None,
-                      extra_for("eval", state.shared, state.log_alpha)).min(axis=0)
+                      extra_for("eval", state.shared, state.log_alpha, onehot)).min(axis=0)
 
     return SAC(init, update, explore, eval_action, sample_action, q_values, T, act_dim,
                networks, hooks)

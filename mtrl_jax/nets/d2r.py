@@ -85,10 +85,12 @@ from __future__ import annotations
 
 import numpy as np
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Network, Networks, dense, dense_init, mlp_apply, mlp_init, task_index
+from mtrl_jax.nets.base import (MLP, LinearParams, Network, Networks, dense, linen_network,
+                                task_index, torch_dense)
 
 NEG = -1e9  # logit of a non-candidate source (finite: no NaN in gradients or Gumbel sums)
 
@@ -255,7 +257,7 @@ def _slot_mix(w: jax.Array, sel: jax.Array) -> jax.Array:
 def module_chain(layers, m1, w, blocked, idx):
     """The routed residual chain: the output node's input x_out (R, W).
 
-    layers: n-1 dense layers {"w": (W, W), "b": (W,)} (modules 2..n); m1 (R, W): module 1's
+    layers: n-1 dense layers {"kernel": (W, W), "bias": (W,)} (modules 2..n); m1 (R, W): module 1's
     output; w (R, n, S) slot weights of every node (node r < n-1 feeds module r+2, node n-1 the
     output; 0 for an empty slot); idx (R, n, S) int source numbers (module j+1 = source j, -1 for
     an empty slot); blocked (R, n, S) float 0/1 rsg slots, or None (no rsg).
@@ -323,8 +325,8 @@ def _chain_bwd(res, g):
     for r in range(n - 2, -1, -1):                   # module r+2 = source r+1, fed by node r
         gm = acc[r + 1, :, 0]
         gpre = gm * (parts[r + 1] > 0)
-        dlayers[r] = {"w": inputs[r].T @ gpre, "b": jnp.sum(gpre, 0)}
-        gx = gm + gpre @ layers[r]["w"].T
+        dlayers[r] = {"kernel": inputs[r].T @ gpre, "bias": jnp.sum(gpre, 0)}
+        gx = gm + gpre @ layers[r]["kernel"].T
         if blocked is not None:
             gx = gx + acc[r + 1, :, 1]
         acc = node(r, gx, acc)
@@ -334,86 +336,105 @@ def _chain_bwd(res, g):
 module_chain.defvjp(_chain_fwd, _chain_bwd)
 
 
-def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: int, gate: int,
-             embed: int, k: int, routing: str, resrouting: str, balance: bool,
-             stores_routes: bool, level: str = "module", level_width: int = 4) -> Network:
-    """A D2R network. ``stores_routes``: the actor (returns routes to store while acting and
-    reuses the stored ones in 'update' mode when resrouting is on/off); False for critics.
-    ``level``/``level_width``: the routing type (see :func:`candidate_mask`)."""
-    n = modules
-    check_level(n, level, level_width)
-    cand = candidate_mask(n, level, level_width)
-    num_logits = int(cand.sum())
-    k_sel = n if routing == "soft" else 1 if routing == "hard" else min(k, n)
-    rsg_on = resrouting == "on"
-    reuse = stores_routes and resrouting in ("on", "off") and routing != "soft"
+class D2R(nn.Module):
+    """A D2R network: obs (G, N, in_dim), one-hot (G, N, T) -> (out (G, N, out_dim), aux).
 
-    def init(key):
-        ks = jax.random.split(key, 6)
-        return {"state": mlp_init(ks[0], (in_dim, embed, embed)),
-                "task": dense_init(ks[1], num_tasks, embed),
-                "gate": mlp_init(ks[2], (embed, gate, gate, num_logits)),
-                "first": dense_init(ks[3], embed, width),
-                "modules": [dense_init(kk, width, width) for kk in jax.random.split(ks[4], n - 1)],
-                "head": dense_init(ks[5], width, out_dim)}
+    Parameters: ``state`` (MLP in_dim -> D -> D), ``task`` (T -> D), ``gate`` (MLP D -> gate ->
+    gate -> #candidates), ``first`` (module 1, D -> W), ``module_2`` .. ``module_n``
+    (``{"kernel": (W, W), "bias": (W,)}``, run by :func:`module_chain`), ``head`` (W -> out_dim).
+    ``stores_routes``: the actor (returns routes to store while acting and reuses the stored
+    ones in 'update' mode when resrouting is on/off); False for critics. ``level``/
+    ``level_width``: the routing type (see :func:`candidate_mask`).
+    """
 
-    def choose_routes(logits, task_onehot, rng, extra):
+    in_dim: int
+    num_tasks: int
+    out_dim: int
+    modules: int
+    width: int
+    gate: int
+    embed: int
+    k: int
+    routing: str
+    resrouting: str
+    balance: bool
+    stores_routes: bool
+    level: str = "module"
+    level_width: int = 4
+
+    def _k_sel(self) -> int:
+        n = self.modules
+        return n if self.routing == "soft" else 1 if self.routing == "hard" else min(self.k, n)
+
+    def _reuse(self) -> bool:
+        return (self.stores_routes and self.resrouting in ("on", "off")
+                and self.routing != "soft")
+
+    def _choose_routes(self, logits, task_onehot, rng, extra, cand):
         """(..., n, k) source indices for this call, or None for soft routing."""
         mode = extra["mode"]
-        if routing == "soft":
+        if self.routing == "soft":
             return None
-        if reuse and mode == "update":
+        if self._reuse() and mode == "update":
             if "routes" not in extra.get("stored", {}):
                 raise KeyError("D2R actor in 'update' mode needs extra['stored']['routes'] (the "
                                "behaviour routes kept in the replay buffer)")
             return extra["stored"]["routes"].astype(jnp.int32)
-        explore = mode in ("act", "update") and rng is not None and routing != "topk"
+        explore = mode in ("act", "update") and rng is not None and self.routing != "topk"
         if explore:
-            tau = route_temperature(extra.get("log_alpha"), task_onehot, balance)
-            return sample_routes(rng, jax.lax.stop_gradient(logits), tau, k_sel, cand)
-        return select_sources(logits, k_sel, cand)
+            tau = route_temperature(extra.get("log_alpha"), task_onehot, self.balance)
+            return sample_routes(rng, jax.lax.stop_gradient(logits), tau, self._k_sel(), cand)
+        return select_sources(logits, self._k_sel(), cand)
 
-    # soft routing: one slot per candidate (node r's candidates, then -1 = empty)
-    soft_sources = np.full((n, int(cand.sum(1).max())), -1, np.int32)
-    for r, row in enumerate(cand):
-        soft_sources[r, :row.sum()] = np.flatnonzero(row)
-    sigma = 1.0 / (cand.sum(1) + 1.0)     # rsg threshold; module level: 1/i for module i = r+2
-
-    def slot_table(logits, indices):
+    def _slot_table(self, logits, indices, cand):
         """Every node's slot weights (..., n, S), rsg-blocked slots (..., n, S) bool or None
         and slot sources (..., n, S) (-1: empty) from the (..., n, n) logits."""
-        idx = jnp.broadcast_to(soft_sources, logits.shape[:-2] + soft_sources.shape) \
-            if indices is None else indices
+        n = self.modules
+        if indices is None:
+            # soft routing: one slot per candidate (node r's candidates, then -1 = empty)
+            soft_sources = np.full((n, int(cand.sum(1).max())), -1, np.int32)
+            for r, row in enumerate(cand):
+                soft_sources[r, :row.sum()] = np.flatnonzero(row)
+            idx = jnp.broadcast_to(soft_sources, logits.shape[:-2] + soft_sources.shape)
+        else:
+            idx = indices
         z_sel = jnp.take_along_axis(logits, jnp.maximum(idx, 0), axis=-1)      # (..., n, S)
         p_sel = jnp.exp(z_sel - jax.nn.logsumexp(logits, axis=-1, keepdims=True))  # full softmax
-        if routing == "soft":
+        if self.routing == "soft":
             w = jnp.where(idx >= 0, p_sel, 0.0)
-        elif routing == "hard":
+        elif self.routing == "hard":
             w = p_sel
         else:       # MaskSoftmax: softmax over the selected logits only
             w = jax.nn.softmax(jnp.where(idx >= 0, z_sel, NEG), axis=-1)
-        if not rsg_on:
+        if self.resrouting != "on":
             return w, None, idx
+        sigma = 1.0 / (cand.sum(1) + 1.0)  # rsg threshold; module level: 1/i for module i = r+2
         return w, (jax.lax.stop_gradient(p_sel) < sigma[:, None]) & (idx >= 0), idx
 
-    def apply(params, obs, task_onehot, rng, extra):
-        f = mlp_apply(params["state"], obs)                                     # (G, N, D)
-        h = dense(params["task"], task_onehot)                                  # (G, N, D)
-        flat = mlp_apply(params["gate"], f * h)                                 # (G, N, L)
+    @nn.compact
+    def __call__(self, obs, task_onehot, rng, extra):
+        n = self.modules
+        cand = candidate_mask(n, self.level, self.level_width)
+        num_logits = int(cand.sum())
+        f = MLP((self.in_dim, self.embed, self.embed), name="state")(obs)      # (G, N, D)
+        h = torch_dense(self.num_tasks, self.embed, name="task")(task_onehot)  # (G, N, D)
+        flat = MLP((self.embed, self.gate, self.gate, num_logits), name="gate")(f * h)
         logits = logits_to_rows(flat, n, cand)                                  # (G, N, n, n)
-        indices = choose_routes(logits, task_onehot, rng, extra)
+        indices = self._choose_routes(logits, task_onehot, rng, extra, cand)
         mask = (jnp.broadcast_to(jnp.asarray(cand), logits.shape)
                 if indices is None else routes_mask(indices, n) > 0)            # (G, N, n, n)
 
-        w, blocked, idx = slot_table(logits, indices)                           # (G, N, n, S)
+        w, blocked, idx = self._slot_table(logits, indices, cand)              # (G, N, n, S)
         lead = f.shape[:-1]
         rows = lambda v, dtype: v.reshape((-1,) + v.shape[-2:]).astype(dtype)  # noqa: E731
-        m1 = jax.nn.relu(dense(params["first"], jax.nn.relu(f)))               # module 1
-        x_out = module_chain(params["modules"], m1.reshape((-1, m1.shape[-1])),
+        m1 = jax.nn.relu(torch_dense(self.embed, self.width, name="first")(jax.nn.relu(f)))
+        layers = [LinearParams(self.width, self.width, name=f"module_{i}")()
+                  for i in range(2, n + 1)]
+        x_out = module_chain(layers, m1.reshape((-1, m1.shape[-1])),
                              rows(w, m1.dtype),
                              None if blocked is None else rows(blocked, m1.dtype),
                              rows(idx, jnp.int32))
-        out = dense(params["head"], x_out.reshape(lead + (-1,)))
+        out = torch_dense(self.width, self.out_dim, name="head")(x_out.reshape(lead + (-1,)))
 
         aux = {"routes": mask, "logits": logits}
         if extra["mode"] in ("act", "eval"):
@@ -422,11 +443,19 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
             aux["stats"] = {"d2r_modules_used_sum": used.sum(-1).astype(jnp.float32),
                             "d2r_route_rows": jnp.full(used.shape[:-1], used.shape[-1],
                                                        jnp.float32)}
-        if reuse and extra["mode"] == "act":
+        if self._reuse() and extra["mode"] == "act":
             aux["store"] = {"routes": indices.astype(jnp.int8)}
         return out, aux
 
-    return Network(init, apply)
+
+def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: int, gate: int,
+             embed: int, k: int, routing: str, resrouting: str, balance: bool,
+             stores_routes: bool, level: str = "module", level_width: int = 4) -> Network:
+    """A :class:`D2R` network (``level`` checked here, at build time)."""
+    check_level(modules, level, level_width)
+    return linen_network(D2R(in_dim, num_tasks, out_dim, modules, width, gate, embed, k, routing,
+                             resrouting, balance, stores_routes, level, level_width),
+                         in_dim, num_tasks)
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, *, modules: int, width: int,

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Network, Networks, mlp_apply, mlp_init
+from mtrl_jax.nets.base import MLP, Network, Networks, linen_network
+
+
+class MultiTaskMLP(nn.Module):
+    """obs (G, n, obs_dim), one-hot (G, n, T) -> MLP(concat) (G, n, out_dim)."""
+
+    sizes: tuple[int, ...]
+
+    @nn.compact
+    def __call__(self, obs, task_onehot, rng, extra):
+        return MLP(self.sizes, name="mlp")(jnp.concatenate([obs, task_onehot], axis=-1)), {}
 
 
 def make_mlp(obs_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...]) -> Network:
-    sizes = (obs_dim + num_tasks, *hidden, out_dim)
-
-    def init(key):
-        return {"layers": mlp_init(key, sizes)}
-
-    def apply(params, obs, task_onehot, rng, extra):
-        x = jnp.concatenate([obs, task_onehot], axis=-1)
-        return mlp_apply(params["layers"], x), {}
-
-    return Network(init, apply)
+    return linen_network(MultiTaskMLP((obs_dim + num_tasks, *hidden, out_dim)), obs_dim,
+                         num_tasks)
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int,

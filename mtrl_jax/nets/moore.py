@@ -29,10 +29,13 @@ of every other torso here); the width of every expert is the run's ``hidden``.
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Network, Networks, mlp_init, task_index, uniform_fan_in
+from mtrl_jax.nets.base import (LinearParams, Network, Networks, fan_in_uniform, linen_network,
+                                mlp_layers, task_index)
+from mtrl_jax.nets.multihead import TaskHeads
 
 EPS = 1e-8
 
@@ -83,51 +86,73 @@ def gram_factor(us: list[jax.Array], eps: float = EPS) -> dict:
 def run_experts(experts: list[dict], x: jax.Array) -> list[jax.Array]:
     """Stacked expert MLPs (each leaf with a leading axis k) on x (..., in) -> k arrays
     (..., width): a Python loop of plain matmuls (ReLU between layers, linear last layer)."""
-    k = experts[0]["w"].shape[0]
-    hs = [x @ experts[0]["w"][j] + experts[0]["b"][j] for j in range(k)]
+    k = experts[0]["kernel"].shape[0]
+    hs = [x @ experts[0]["kernel"][j] + experts[0]["bias"][j] for j in range(k)]
     for layer in experts[1:]:
-        hs = [jax.nn.relu(h) @ layer["w"][j] + layer["b"][j] for j, h in enumerate(hs)]
+        hs = [jax.nn.relu(h) @ layer["kernel"][j] + layer["bias"][j] for j, h in enumerate(hs)]
     return hs
 
 
 def expert_basis(params: dict, x: jax.Array) -> jax.Array:
-    """A MOORE network's orthonormalised expert outputs: x (..., in_dim) -> (..., k, width)."""
-    us = run_experts(params["experts"], x)
+    """A MOORE network's orthonormalised expert outputs: ``params`` its variables
+    (``{"params": ...}``), x (..., in_dim) -> (..., k, width)."""
+    us = run_experts(mlp_layers(params["params"]["experts"]), x)
     inv = gram_factor(us)
     return jnp.stack([sum(inv[j, l] * us[l] for l in range(j + 1)) for j in range(len(us))],
                      axis=-2)
 
 
+class Experts(nn.Module):
+    """k expert MLPs between consecutive ``sizes``, stacked: ``layers_i`` is
+    ``{"kernel": (k, in, out), "bias": (k, out)}``, each expert initialised independently.
+    Returns the layers as the list :func:`run_experts` takes."""
+
+    sizes: tuple[int, ...]
+    num: int
+
+    @nn.compact
+    def __call__(self) -> list[dict]:
+        return [LinearParams(i, o, (self.num,), name=f"layers_{l}")()
+                for l, (i, o) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))]
+
+
+class Moore(nn.Module):
+    """MOORE on inputs (G, n, in_dim) -> (G, n, out_dim); aux["task_weights"] (G, k).
+
+    Parameters: ``experts`` (:class:`Experts`, k stacked MLPs in_dim -> hidden),
+    ``task_weights`` (T, k), ``heads`` (:class:`TaskHeads`, kernel (T, width, out_dim), bias
+    (T, out_dim))."""
+
+    in_dim: int
+    num_tasks: int
+    out_dim: int
+    hidden: tuple[int, ...]
+    num_experts: int
+
+    @nn.compact
+    def __call__(self, obs, task_onehot, rng, extra):
+        k = self.num_experts
+        task = task_index(task_onehot[:, 0])                                  # (G,)
+        w = self.param("task_weights", fan_in_uniform(self.num_tasks),
+                       (self.num_tasks, k))[task]                             # (G, k)
+        experts = Experts((self.in_dim, *self.hidden), k, name="experts")()
+        us = run_experts(experts, obs)                                        # k x (G, n, width)
+        inv = gram_factor(us)                                                 # (G, n, 1) each
+        # sum_j w_j v_j = sum_l (sum_{j>=l} w_j M_jl) u_l
+        coef = [sum(w[:, j, None, None] * inv[j, l] for j in range(l, k)) for l in range(k)]
+        v = jax.nn.relu(sum(c * u for c, u in zip(coef, us)))                 # (G, n, width)
+        heads = TaskHeads(self.num_tasks, self.hidden[-1], self.out_dim, name="heads")
+        return heads(v, task), {"task_weights": w}
+
+
 def make_moore(in_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...],
                num_experts: int) -> Network:
-    sizes = (in_dim, *hidden)
     width = hidden[-1]
     if num_experts > width:
         raise ValueError(f"MOORE needs experts <= expert width for an orthonormal basis, got "
                          f"{num_experts} experts of width {width}")
-
-    def init(key):
-        k_exp, k_task, k_w, k_b = jax.random.split(key, 4)
-        return {"experts": jax.vmap(lambda k: mlp_init(k, sizes))(
-                    jax.random.split(k_exp, num_experts)),
-                "task_weights": uniform_fan_in(k_task, (num_tasks, num_experts), num_tasks),
-                "heads_w": uniform_fan_in(k_w, (num_tasks, width, out_dim), width),
-                "heads_b": uniform_fan_in(k_b, (num_tasks, out_dim), width)}
-
-    def apply(params, obs, task_onehot, rng, extra):
-        """obs (G, n, in_dim) -> (G, n, out_dim); aux["task_weights"] (G, k)."""
-        task = task_index(task_onehot[:, 0])                                  # (G,)
-        w = params["task_weights"][task]                                      # (G, k)
-        us = run_experts(params["experts"], obs)                              # k x (G, n, width)
-        inv = gram_factor(us)                                                 # (G, n, 1) each
-        # sum_j w_j v_j = sum_l (sum_{j>=l} w_j M_jl) u_l
-        coef = [sum(w[:, j, None, None] * inv[j, l] for j in range(l, num_experts))
-                for l in range(num_experts)]
-        v = jax.nn.relu(sum(c * u for c, u in zip(coef, us)))                 # (G, n, width)
-        out = jnp.einsum("gnd,gdo->gno", v, params["heads_w"][task])
-        return out + params["heads_b"][task][:, None, :], {"task_weights": w}
-
-    return Network(init, apply)
+    return linen_network(Moore(in_dim, num_tasks, out_dim, tuple(hidden), num_experts), in_dim,
+                         num_tasks)
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],

@@ -7,32 +7,48 @@ As in Meta-World's MH-SAC the one-hot is also appended to the trunk input.
 
 from __future__ import annotations
 
-import jax
+import flax.linen as nn
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Network, Networks, mlp_apply, mlp_init, task_index, uniform_fan_in
+from mtrl_jax.nets.base import (MLP, Network, Networks, fan_in_uniform, linen_network,
+                                task_index)
+
+
+class TaskHeads(nn.Module):
+    """T linear heads ``{"kernel": (T, in, out), "bias": (T, out)}``: h (G, n, in) through each
+    group's head -> (G, n, out); ``task`` (G,) is each group's task id."""
+
+    num_tasks: int
+    in_dim: int
+    out_dim: int
+
+    @nn.compact
+    def __call__(self, h, task):
+        init = fan_in_uniform(self.in_dim)
+        kernel = self.param("kernel", init, (self.num_tasks, self.in_dim, self.out_dim))
+        bias = self.param("bias", init, (self.num_tasks, self.out_dim))
+        w, b = kernel[task], bias[task]                                 # (G, in, out), (G, out)
+        return jnp.einsum("gnh,gho->gno", h, w) + b[:, None, :]
+
+
+class MultiHead(nn.Module):
+    obs_dim: int
+    num_tasks: int
+    out_dim: int
+    hidden: tuple[int, ...]
+
+    @nn.compact
+    def __call__(self, obs, task_onehot, rng, extra):
+        h = MLP((self.obs_dim + self.num_tasks, *self.hidden), activate_last=True,
+                name="trunk")(jnp.concatenate([obs, task_onehot], -1))  # (G, n, width)
+        task = task_index(task_onehot[..., 0, :])                       # (G,) one task a group
+        return TaskHeads(self.num_tasks, self.hidden[-1], self.out_dim, name="heads")(h, task), {}
 
 
 def make_multihead(obs_dim: int, num_tasks: int, out_dim: int,
                    hidden: tuple[int, ...]) -> Network:
-    trunk_sizes = (obs_dim + num_tasks, *hidden)
-    width = hidden[-1]
-
-    def init(key):
-        k_trunk, k_w, k_b = jax.random.split(key, 3)
-        return {"trunk": mlp_init(k_trunk, trunk_sizes),
-                "heads_w": uniform_fan_in(k_w, (num_tasks, width, out_dim), width),
-                "heads_b": uniform_fan_in(k_b, (num_tasks, out_dim), width)}
-
-    def apply(params, obs, task_onehot, rng, extra):
-        h = mlp_apply(params["trunk"], jnp.concatenate([obs, task_onehot], -1),
-                      activate_last=True)                               # (G, n, width)
-        task = task_index(task_onehot[..., 0, :])                       # (G,) one task a group
-        w = params["heads_w"][task]                                     # (G, width, out)
-        b = params["heads_b"][task]                                     # (G, out)
-        return jnp.einsum("gnh,gho->gno", h, w) + b[:, None, :], {}
-
-    return Network(init, apply)
+    return linen_network(MultiHead(obs_dim, num_tasks, out_dim, tuple(hidden)), obs_dim,
+                         num_tasks)
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int,

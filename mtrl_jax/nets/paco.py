@@ -7,10 +7,11 @@ identical (one PyTorch-style fan-in initialisation tiled K times), so at initial
 task's network is the base network with all its weights and biases scaled by sum_k w_t[k].
 
 w is one linear map from the one-hot task id to K values, without bias or activation: a (T, K)
-matrix initialised N(0, 1). It lives in the SAC state's ``shared`` parameters, is read by the
-actor and both critics through ``extra["shared"]["w"]``, and is trained by its own optimiser
-from their summed gradients (the SAC core does this). The networks see the observation only;
-the task enters through w.
+matrix initialised N(0, 1). It lives in its own module (:class:`TaskWeights`, the
+``Networks.shared`` module, parameters ``{"params": {"w": (T, K)}}`` in the SAC state's
+``shared``); the actor and both critics take its output, each group's w_g ``(G, K)``, as
+``extra["shared"]``, and it is trained by its own optimiser from their summed gradients (the SAC
+core does this). The networks see the observation only; the task enters through w.
 
 Composition: in the task-grouped layout each group g is one task, so each layer composes
 W_g = sum_k w_g[k] Phi[k] once per group (:func:`compose_params`, G x K x out x in, with a
@@ -36,22 +37,20 @@ if every task exploded, w is left as it is (V is empty).
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Network, Networks, uniform_fan_in
+from mtrl_jax.nets.base import (Network, Networks, SharedNetwork, fan_in_uniform,
+                                linen_network)
 
 
-def paco_layers_init(key: jax.Array, sizes: tuple[int, ...], num_sets: int) -> list[dict]:
-    """Layers between consecutive sizes: {"phi": (K, out, in), "bias": (K, out)}, K copies equal."""
-    layers = []
-    for k, (i, o) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes[:-1], sizes[1:])):
-        kw, kb = jax.random.split(k)
-        phi = uniform_fan_in(kw, (o, i), i)
-        bias = uniform_fan_in(kb, (o,), i)
-        layers.append({"phi": jnp.broadcast_to(phi, (num_sets, o, i)),
-                       "bias": jnp.broadcast_to(bias, (num_sets, o))})
-    return layers
+def tiled(init):
+    """Flax initialiser of shape (K, *S): one draw of ``init`` of shape S, repeated K times."""
+    def tiled_init(key, shape, dtype=jnp.float32):
+        return jnp.broadcast_to(init(key, shape[1:], dtype), shape)
+
+    return tiled_init
 
 
 @jax.custom_vjp
@@ -108,27 +107,66 @@ def mixed_preactivation_apply(layers: list[dict], w: jax.Array, x: jax.Array) ->
     return x
 
 
+class PacoLayer(nn.Module):
+    """Declares one compositional layer ``{"phi": (K, out, in), "bias": (K, out)}``: one fan-in
+    uniform draw (fan-in ``in_dim``) tiled K times, so the K copies start identical."""
+
+    in_dim: int
+    out_dim: int
+    num_sets: int
+
+    @nn.compact
+    def __call__(self) -> dict:
+        init = tiled(fan_in_uniform(self.in_dim))
+        return {"phi": self.param("phi", init, (self.num_sets, self.out_dim, self.in_dim)),
+                "bias": self.param("bias", init, (self.num_sets, self.out_dim))}
+
+
+class PacoMLP(nn.Module):
+    """Compositional MLP over ``sizes`` (input, hidden..., output), layers ``layers_0``, ...:
+    obs (G, n, in) with each group's w_g (G, K) as ``extra["shared"]`` -> (G, n, out)."""
+
+    sizes: tuple[int, ...]
+    num_sets: int
+
+    @nn.compact
+    def __call__(self, obs, task_onehot, rng, extra):
+        layers = [PacoLayer(i, o, self.num_sets, name=f"layers_{n}")()
+                  for n, (i, o) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))]
+        return composed_apply(layers, extra["shared"], obs), {}
+
+
+class TaskWeights(nn.Module):
+    """PaCo's w: ``{"w": (T, K)}`` initialised N(0, 1); group one-hot (G, T) -> w_g (G, K)."""
+
+    num_tasks: int
+    num_sets: int
+
+    @nn.compact
+    def __call__(self, group_onehot):
+        w = self.param("w", nn.initializers.normal(1.0), (self.num_tasks, self.num_sets))
+        return group_onehot @ w                                # the one linear map, no bias
+
+
 def make_paco_net(in_dim: int, out_dim: int, hidden: tuple[int, ...], num_sets: int) -> Network:
-    """Compositional MLP; reads w (T, K) from ``extra["shared"]["w"]``."""
-    sizes = (in_dim, *hidden, out_dim)
+    """Compositional MLP; reads each group's w (G, K) from ``extra["shared"]`` (the task one-hot
+    is not read, so one task suffices for the init trace)."""
+    return linen_network(PacoMLP((in_dim, *hidden, out_dim), num_sets), in_dim, 1,
+                         shared_example=jnp.zeros((1, num_sets), jnp.float32))
 
-    def init(key):
-        return {"layers": paco_layers_init(key, sizes, num_sets)}
 
-    def apply(params, obs, task_onehot, rng, extra):
-        w = task_onehot[:, 0] @ extra["shared"]["w"]          # (G, K): the one linear map
-        return composed_apply(params["layers"], w, obs), {}
-
-    return Network(init, apply)
+def make_task_weights(num_tasks: int, num_sets: int) -> SharedNetwork:
+    """w (T, K) as the shared module: ``init(key) -> {"params": {"w"}}``, ``apply(params,
+    group_onehot (G, T)) -> (G, K)``."""
+    module = TaskWeights(num_tasks, num_sets)
+    return SharedNetwork(lambda key: module.init(key, jnp.zeros((1, num_tasks), jnp.float32)),
+                         module.apply)
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],
                   num_sets: int) -> Networks:
     """PaCo actor and critic over K = ``num_sets`` parameter sets; the task weights w (T, K)
-    are the parameters they share (N(0, 1) initial values)."""
-    def init_shared(key):
-        return {"w": jax.random.normal(key, (num_tasks, num_sets), jnp.float32)}
-
+    (N(0, 1) initial values) are the module they share."""
     return Networks(actor=make_paco_net(obs_dim, 2 * act_dim, hidden, num_sets),
                     critic=make_paco_net(obs_dim + act_dim, 1, hidden, num_sets),
-                    init_shared=init_shared)
+                    shared=make_task_weights(num_tasks, num_sets))

@@ -21,6 +21,11 @@ z(task). The task-loss reweighting by T softmax(-log_alpha) is done by the SAC c
 (``cfg.task_weighting``, on for ``sm``). ``aux`` holds ``routing`` (a tuple of L - 1 arrays
 (G, n, M, M)) and ``output_weights`` (G, n, M).
 
+Parameters: ``f`` and ``gate`` (MLPs), ``z``, ``route_first``, ``route_cond_i`` ((i + 1) M^2 ->
+gate) and ``route_out_i`` (gate -> M^2, the last -> M) for i = 0 .. L - 2, ``head`` (W ->
+out_dim), and ``modules_l`` for l = 0 .. L - 1: layer l's M modules stacked,
+``{"kernel": (M, fan_in, W), "bias": (M, W)}`` (fan_in D for l = 0, else W).
+
 Sizes: D = ``sm_embed_dim`` (400), gate = ``sm_gate_width`` (256), W = ``sm_module_width``
 (2 x 2: 256, 4 x 4: 128; the paper keeps M x W = 512 units per layer). Deviation from the
 paper (scale only): with ``sm_widths_from_hidden`` (the default on point-mt) every width is the
@@ -32,10 +37,56 @@ costs about 3x a PaCo update on the 2-core CPU, too slow for the learning test's
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import Network, Networks, dense, dense_init, mlp_apply, mlp_init, uniform_fan_in
+from mtrl_jax.nets.base import MLP, LinearParams, Network, Networks, linen_network, torch_dense
+
+
+class SoftModules(nn.Module):
+    """Soft-modularized network: obs (G, n, in_dim), one-hot (G, n, T) -> (G, n, out_dim)."""
+
+    in_dim: int
+    num_tasks: int
+    out_dim: int
+    embed_dim: int
+    gate_width: int
+    num_layers: int
+    num_modules: int
+    module_width: int
+
+    @nn.compact
+    def __call__(self, obs, task_onehot, rng, extra):
+        L, M, W, D = self.num_layers, self.num_modules, self.module_width, self.embed_dim
+        f = MLP((self.in_dim, D, D), name="f")(obs)
+        e = f * torch_dense(self.num_tasks, D, name="z")(task_onehot)
+        g = MLP((D, self.gate_width, self.gate_width), name="gate")(jax.nn.relu(e))
+        lead = g.shape[:-1]
+        probs = [jax.nn.softmax(torch_dense(self.gate_width, M * M, name="route_first")(
+            jax.nn.relu(g)).reshape(*lead, M, M), axis=-1)]
+        for i in range(L - 1):            # routings 2 .. L-1, then the output weights
+            earlier = jnp.concatenate([p.reshape(*lead, M * M) for p in probs], axis=-1)
+            cond = jax.nn.relu(torch_dense((i + 1) * M * M, self.gate_width,
+                                           name=f"route_cond_{i}")(earlier) * g)
+            logits = torch_dense(self.gate_width, M * M if i < L - 2 else M,
+                                 name=f"route_out_{i}")(cond)
+            if i < L - 2:
+                probs.append(jax.nn.softmax(logits.reshape(*lead, M, M), axis=-1))
+            else:
+                out_weights = jax.nn.softmax(logits, axis=-1)
+        probs = tuple(probs)
+
+        layers = [LinearParams(D if i == 0 else W, W, lead=(M,), name=f"modules_{i}")()
+                  for i in range(L)]
+        first = layers[0]                        # module outputs m and inputs x: (..., M, W)
+        m = jnp.einsum("...i,kio->...ko", jax.nn.relu(f), first["kernel"]) + first["bias"]
+        for p, layer in zip(probs, layers[1:]):
+            x = jax.nn.relu(jnp.einsum("...jk,...kw->...jw", p, m))
+            m = jnp.einsum("...ji,jio->...jo", x, layer["kernel"]) + layer["bias"]
+        h = jax.nn.relu(jnp.einsum("...k,...kw->...w", out_weights, m))
+        out = torch_dense(W, self.out_dim, name="head")(h)
+        return out, {"routing": probs, "output_weights": out_weights}
 
 
 def make_soft_modules(in_dim: int, num_tasks: int, out_dim: int, *, embed_dim: int,
@@ -45,60 +96,9 @@ def make_soft_modules(in_dim: int, num_tasks: int, out_dim: int, *, embed_dim: i
     if num_layers < 2 or num_modules < 1:
         raise ValueError(f"soft modularization needs >= 2 layers and >= 1 module per layer, "
                          f"got {num_layers} x {num_modules}")
-    L, M, W = num_layers, num_modules, module_width
-
-    def init(key):
-        keys = iter(jax.random.split(key, 6 + 3 * L))
-        params = {
-            "f": mlp_init(next(keys), (in_dim, embed_dim, embed_dim)),
-            "z": dense_init(next(keys), num_tasks, embed_dim),
-            "gate": mlp_init(next(keys), (embed_dim, gate_width, gate_width)),
-            "route_first": dense_init(next(keys), gate_width, M * M),
-            # route l (l = 2 .. L-1, then the output weights) reads the l - 1 earlier routings
-            "route_cond": [dense_init(next(keys), (l - 1) * M * M, gate_width)
-                           for l in range(2, L + 1)],
-            "route_out": [dense_init(next(keys), gate_width, M * M if l < L else M)
-                          for l in range(2, L + 1)],
-            "head": dense_init(next(keys), W, out_dim),
-        }
-        modules = []
-        for layer in range(L):
-            fan_in = embed_dim if layer == 0 else W
-            kw, kb = jax.random.split(next(keys))
-            modules.append({"w": uniform_fan_in(kw, (M, fan_in, W), fan_in),
-                            "b": uniform_fan_in(kb, (M, W), fan_in)})
-        params["modules"] = modules
-        return params
-
-    def routing(params, obs, task_onehot):
-        """(f(s) (..., D), routing matrices tuple of (..., M, M), output weights (..., M))."""
-        f = mlp_apply(params["f"], obs)
-        e = f * dense(params["z"], task_onehot)
-        g = mlp_apply(params["gate"], jax.nn.relu(e))
-        lead = g.shape[:-1]
-        probs = [jax.nn.softmax(
-            dense(params["route_first"], jax.nn.relu(g)).reshape(*lead, M, M), axis=-1)]
-        for i in range(L - 1):            # routings 2 .. L-1, then the output weights
-            earlier = jnp.concatenate([p.reshape(*lead, M * M) for p in probs], axis=-1)
-            cond = jax.nn.relu(dense(params["route_cond"][i], earlier) * g)
-            logits = dense(params["route_out"][i], cond)
-            if i < L - 2:
-                probs.append(jax.nn.softmax(logits.reshape(*lead, M, M), axis=-1))
-            else:
-                out_weights = jax.nn.softmax(logits, axis=-1)
-        return f, tuple(probs), out_weights
-
-    def apply(params, obs, task_onehot, rng, extra):
-        f, probs, out_weights = routing(params, obs, task_onehot)
-        layer = params["modules"][0]
-        m = jnp.einsum("...i,kio->...ko", jax.nn.relu(f), layer["w"]) + layer["b"]   # (..., M, W)
-        for p, layer in zip(probs, params["modules"][1:]):
-            x = jax.nn.relu(jnp.einsum("...jk,...kw->...jw", p, m))                    # (..., M, W)
-            m = jnp.einsum("...ji,jio->...jo", x, layer["w"]) + layer["b"]
-        h = jax.nn.relu(jnp.einsum("...k,...kw->...w", out_weights, m))
-        return dense(params["head"], h), {"routing": probs, "output_weights": out_weights}
-
-    return Network(init, apply)
+    module = SoftModules(in_dim, num_tasks, out_dim, embed_dim, gate_width, num_layers,
+                         num_modules, module_width)
+    return linen_network(module, in_dim, num_tasks)
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, *, embed_dim: int,
