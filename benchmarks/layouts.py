@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from mtrl_jax.agents import sac as sac_module
 from mtrl_jax.agents.sac import task_onehots
 from mtrl_jax.nets import care, d2r, paco
-from mtrl_jax.nets.base import mlp_layers
+from mtrl_jax.nets.base import StackedMLPParams, mlp_layers
 
 T, N, OBS, ACT = 10, 128, 39, 4          # MT10: batch 1280 = 10 tasks x 128
 
@@ -69,7 +69,7 @@ def select_op(form):
 
 def mixture_op(form):
     key = jax.random.PRNGKey(4)
-    encoders = mlp_layers(care.Encoders((OBS, 50, 50), 6).init(key)["params"])
+    encoders = mlp_layers(StackedMLPParams((OBS, 50, 50), 6).init(key)["params"])
     state = jax.random.normal(key, (T, N, OBS))
     alpha = jax.nn.softmax(jax.random.normal(key, (T, 6)), -1)
     return with_grad(lambda e, a: form(e, state, a)), (encoders, alpha)

