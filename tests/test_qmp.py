@@ -16,6 +16,7 @@ from mtrl_jax.methods import build_method, make_agent
 from mtrl_jax.nets import Network, separate
 from mtrl_jax.nets.base import mlp_layers
 from mtrl_jax.train import make_learner, make_train
+from init_checks import check_fan_in_uniform
 
 T, E, OBS, ACT = 5, 3, 7, 2
 
@@ -58,16 +59,6 @@ def hand_set(state):
     for layer in rest:
         layer["kernel"] = layer["kernel"].at[:, :, 0, 0].set(1.0)  # pass unit 0 on, increasing
     return state._replace(actor=actor, critic=critic)
-
-
-def check_fan_in_uniform(leaf, fan_in, name):
-    """leaf ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): inside the bound, not degenerate, and (large
-    leaves) with the uniform's standard deviation."""
-    x, bound = np.asarray(leaf, np.float64), 1.0 / np.sqrt(fan_in)
-    assert np.abs(x).max() <= bound, name
-    assert np.abs(x).max() > 0.5 * bound, name
-    if x.size >= 200:
-        np.testing.assert_allclose(x.std(), bound / np.sqrt(3), rtol=0.15, err_msg=name)
 
 
 def test_separate_init_is_fan_in_uniform_per_layer_and_task_slices_differ():

@@ -13,6 +13,7 @@ from mtrl_jax.config import Config, resolve
 from mtrl_jax.envs.base import EnvSpec
 from mtrl_jax.methods import build_method
 from mtrl_jax.nets import soft_modules
+from init_checks import check_fan_in_uniform
 
 T, OBS, ACT, N = 5, 7, 2, 3
 
@@ -148,16 +149,6 @@ def test_bad_sizes_are_rejected():
     for layers, modules in [(1, 2), (2, 0)]:
         with pytest.raises(ValueError, match="soft modularization needs"):
             make_net(layers, modules)
-
-
-def check_fan_in_uniform(leaf, fan_in, name):
-    """leaf ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)): inside the bound, not degenerate, and (large
-    leaves) with the uniform's standard deviation."""
-    x, bound = np.asarray(leaf, np.float64), 1.0 / np.sqrt(fan_in)
-    assert np.abs(x).max() <= bound, name
-    assert np.abs(x).max() > 0.5 * bound, name
-    if x.size >= 200:
-        np.testing.assert_allclose(x.std(), bound / np.sqrt(3), rtol=0.15, err_msg=name)
 
 
 def test_init_is_fan_in_uniform_per_layer_and_modules_differ():
