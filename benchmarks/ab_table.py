@@ -38,6 +38,8 @@ def main(argv=None) -> int:
         for side in ("before", "after"):
             logs = sorted(glob.glob(os.path.join(out_dir, f"{name}-{side}-*.log")))
             sides[side] = [table_rows(p, column) for p in logs]
+        if not sides["before"]:
+            continue
         for method in sides["before"][0]:
             before = [r[method] for r in sides["before"]]
             after = [r[method] for r in sides["after"]]
