@@ -2,8 +2,9 @@
 one update per call and many per ``lax.scan`` call, beside the FLOPs of one update (XLA's cost
 analysis) and the machine's measured matmul throughput, all measured in one run:
 
-    python benchmarks/update_throughput.py                 # every implemented --algo
+    python benchmarks/update_throughput.py                 # every --algo and every VARIANT
     python benchmarks/update_throughput.py --algos mtsac paco --iters 20 --scan 20
+    python benchmarks/update_throughput.py --algos mtsac mtsac/pcgrad mtsac/bronet-1024
 
 Every method is compiled first, then timed in ``--rounds`` interleaved rounds; each method's best
 round is reported, so that load from other processes on a shared machine distorts the ratios as
@@ -29,6 +30,15 @@ from mtrl_jax.envs.base import EnvSpec
 from mtrl_jax.methods import METHODS, make_agent
 
 OBS, ACT = 39, 4
+
+# The switches of the 2025 recipe and the gradient combiners, as "algo/variant" rows.
+VARIANTS = {
+    "mtsac/pcgrad": ("mtsac", dict(grad_combiner="pcgrad")),
+    "mhsac/pcgrad": ("mhsac", dict(grad_combiner="pcgrad")),
+    "mtsac/gradnorm": ("mtsac", dict(grad_combiner="gradnorm")),
+    "mtsac/bronet-1024": ("mtsac", dict(critic_torso="bronet", critic_width=1024)),
+    "mtsac/categorical": ("mtsac", dict(critic_loss="categorical")),
+}
 
 
 def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
@@ -56,7 +66,8 @@ def best_time(fn, *args, reps: int) -> float:
 def prepare(algo: str, num_tasks: int, batch: int, scan: int) -> dict:
     """Compiled one-update and ``scan``-updates functions of ``algo``, their inputs, FLOPs and
     parameter count."""
-    cfg = resolve(Config(algo=algo, env="mt10", batch_size=batch, compile_cache=None))
+    name, changes = VARIANTS.get(algo, (algo, {}))
+    cfg = resolve(Config(algo=name, env="mt10", batch_size=batch, compile_cache=None, **changes))
     sac = make_agent(cfg, EnvSpec.sized(OBS, ACT, num_tasks))
     state = sac.init(jax.random.PRNGKey(0))
     n = batch // num_tasks
@@ -109,7 +120,7 @@ def bench(algos, num_tasks: int, batch: int, iters: int, scan: int, rounds: int)
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algos", nargs="+", default=list(METHODS))
+    parser.add_argument("--algos", nargs="+", default=[*METHODS, *VARIANTS])
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--batch", type=int, default=1280)
     parser.add_argument("--iters", type=int, default=20)

@@ -41,7 +41,7 @@ class Config:
 
     algo: str = "mtsac"
     """Method: a name in ``mtrl_jax.methods.METHODS`` (mtsac, mhsac, sm, paco, d2r, care, moore,
-    qmp)."""
+    film, qmp)."""
     env: str = "mt10"
     """Environment: mt10, mt50, mt1 (one task, see --mt1-task), point-mt (pure JAX), mt10-mjx,
     mt1-mjx (one task of the MJX port)."""
@@ -85,6 +85,50 @@ class Config:
     """Reweight task losses by softmax(-log_alpha) * T (SM and D2R: on)."""
     log_std_min: float = -20.0
     log_std_max: float = 2.0
+
+    # --- gradient combiners and the 2025 recipe (DESIGN.md section 12) -----------------------
+    grad_combiner: Literal["none", "pcgrad", "gradnorm"] = "none"
+    """Combine the per-task gradients of the actor and critic losses (before clipping and Adam):
+    PCGrad (Yu et al. 2020) or GradNorm (Chen et al. 2018)."""
+    gradnorm_alpha: float = 0.12
+    """GradNorm's asymmetry alpha."""
+    gradnorm_lr: float = 3e-4
+    """Adam learning rate of GradNorm's task weights."""
+    reward_scaling: Literal["none", "ars"] | None = None
+    """Per-task reward scales in the critic target: ARS (Cho et al. 2025), c_k = max_j mean_j /
+    max(mean_k, 0.01) over each task's buffer rewards, computed at the first update (after the
+    warm-up)."""
+    resets: int | None = None
+    """Resets of actor, critics, targets, temperatures and every optimiser state (the buffer is
+    kept), evenly spaced over the run as ARS spaces them: every ceil(B / (1000 (N + 1))) x 1000
+    transitions per task for a per-task budget B (ARS: 4 on MT10, 6 on MT50)."""
+    reset_updates: int = 1000
+    """Gradient steps on the buffer right after a reset, before collecting resumes."""
+    critic_loss: Literal["mse", "categorical"] = "mse"
+    """The squared TD error, or BRC's cross-entropy against the target distribution projected
+    on a fixed support (the actor then maximises the critics' mean expected value)."""
+    critic_bins: int = 101
+    """Atoms of the categorical critic's support."""
+    v_max: float = 10.0
+    """The categorical support is [-v_max, v_max]."""
+    critic_torso: Literal["method", "mlp", "bronet"] | None = None
+    """The critic's network: --algo's own, an MLP on (obs, action, task one-hot) of
+    --critic-blocks layers of --critic-width (PyTorch init; with --layernorm ARS's LayerNorm MLP,
+    Xavier-normal init), or a BroNet (BRC) of --critic-blocks residual blocks of --critic-width."""
+    critic_width: int | None = None
+    """Width of an mlp or bronet critic (None: bronet 4096, mlp hidden[-1]; point-mt bronet 256)."""
+    critic_blocks: int | None = None
+    """Residual blocks of a bronet critic (None: 2), layers of an mlp critic (None: len(hidden))."""
+    actor_torso: Literal["method", "mlp", "bronet"] | None = None
+    """The actor's network, as --critic-torso."""
+    actor_width: int | None = None
+    """Width of an mlp or bronet actor (None: bronet 256, mlp hidden[-1]; point-mt bronet 128)."""
+    actor_blocks: int | None = None
+    """Residual blocks of a bronet actor (None: 1), layers of an mlp actor (None: len(hidden))."""
+    torso_activation: Literal["relu", "tanh"] | None = None
+    """Hidden activation of mlp torsos (ARS's critic: tanh)."""
+    layernorm: bool | None = None
+    """LayerNorm on the input and after every hidden layer of the mlp torsos (ARS's critic)."""
 
     # --- evaluation, logging, checkpoints ----------------------------------------------------
     eval_every: int | None = None
@@ -165,6 +209,17 @@ class Config:
     """Width of CARE's task encoding (learned embedding or projected text embedding)."""
     moore_experts: int = 4
 
+    # --- FiLM ----------------------------------------------------------------------------------
+    film_embed_dim: int = 50
+    """Width of FiLM's learned task embedding."""
+    film_encoder_hidden: tuple[int, ...] = (50, 50, 50)
+    """Widths of the FiLM-modulated observation encoder's layers."""
+    film_generator_hidden: tuple[int, ...] = (50, 50)
+    """Hidden widths of the MLP that maps the task embedding to gamma and beta."""
+    film_per_layer: bool = False
+    """One scalar gamma and beta per encoder layer (metaworld-algorithms) instead of one per unit
+    (Perez et al. 2018)."""
+
     # --- QMP -----------------------------------------------------------------------------------
     qmp_with: str | None = None
     """Network shared by the QMP policies (mhsac, sm, paco, d2r); None = separate networks."""
@@ -203,12 +258,17 @@ ENV_DEFAULTS: dict[str, dict] = {
                      alpha_lr=3e-4),
 }
 
+# The recipe's switches when neither the method (the ars preset) nor the command line sets them.
+RECIPE_DEFAULTS = dict(reward_scaling="none", resets=0, critic_torso="method",
+                       actor_torso="method", torso_activation="relu", layernorm=False)
+
+
 def resolve(cfg: Config, num_tasks: int | None = None) -> Config:
     """Fill ``None`` fields from the method and environment defaults and validate.
 
     Precedence: the method's defaults on this env (``methods.METHODS[algo].env_defaults``), then
     the env's (``ENV_DEFAULTS``: the pure-JAX suite uses small networks whatever the method),
-    then the method's; then the method's derived fields. The result holds every value the run
+    then the method's, then ``RECIPE_DEFAULTS``; then the method's derived fields. The result holds every value the run
     uses. Raises ConfigError with the fix on bad input.
     """
     if cfg.algo not in METHODS:
@@ -219,13 +279,40 @@ def resolve(cfg: Config, num_tasks: int | None = None) -> Config:
         raise ConfigError(f"unknown --qmp-with {cfg.qmp_with!r}: choose one of "
                           f"{', '.join(QMP_NETWORKS)}")
     entry = defaults_entry(cfg)
-    merged = {**entry.defaults, **ENV_DEFAULTS[cfg.env], **entry.env_defaults.get(cfg.env, {})}
+    merged = {**RECIPE_DEFAULTS, **entry.defaults, **ENV_DEFAULTS[cfg.env],
+              **entry.env_defaults.get(cfg.env, {})}
     filled = {f.name: merged[f.name] for f in dataclasses.fields(cfg)
               if getattr(cfg, f.name) is None and f.name in merged}
     out = dataclasses.replace(cfg, **filled)
     if entry.derived is not None:
         out = dataclasses.replace(out, **entry.derived(out))
+    out = dataclasses.replace(out, **torso_sizes(out))
     validate(out, num_tasks)
+    return out
+
+
+# Widths and blocks of a replaced torso: BRC's (critic 4096 x 2 blocks, actor 256 x 1 block),
+# on point-mt scaled down as the other methods' networks are.
+BRONET_SIZES = {"critic": (4096, 2), "actor": (256, 1)}
+BRONET_POINT_MT_SIZES = {"critic": (256, 1), "actor": (128, 1)}
+
+
+def torso_sizes(cfg: Config) -> dict:
+    """The unset --critic-width/--critic-blocks/--actor-width/--actor-blocks of mlp and bronet
+    torsos (a method's own torso leaves them None)."""
+    out = {}
+    for role in ("critic", "actor"):
+        torso = getattr(cfg, f"{role}_torso")
+        if torso == "bronet":
+            width, blocks = (BRONET_POINT_MT_SIZES if cfg.env == "point-mt"
+                             else BRONET_SIZES)[role]
+        elif torso == "mlp":
+            width, blocks = cfg.hidden[-1], len(cfg.hidden)
+        else:
+            continue
+        for name, value in (("width", width), ("blocks", blocks)):
+            if getattr(cfg, f"{role}_{name}") is None:
+                out[f"{role}_{name}"] = value
     return out
 
 
@@ -245,6 +332,20 @@ def validate(cfg: Config, num_tasks: int | None) -> None:
         raise ConfigError(f"--early-stop-success must be in (0, 1], got {cfg.early_stop_success}")
     if cfg.seeds is not None and len(cfg.seeds) == 0:
         raise ConfigError("--seeds needs at least one seed")
+    if cfg.resets < 0 or cfg.reset_updates < 0:
+        raise ConfigError(f"--resets and --reset-updates must be >= 0, got {cfg.resets} and "
+                          f"{cfg.reset_updates}")
+    if cfg.critic_loss == "categorical" and (cfg.critic_bins < 2 or cfg.v_max <= 0):
+        raise ConfigError(f"--critic-loss categorical needs --critic-bins >= 2 and --v-max > 0, "
+                          f"got {cfg.critic_bins} and {cfg.v_max}")
+    if cfg.layernorm and "mlp" not in (cfg.critic_torso, cfg.actor_torso):
+        raise ConfigError("--layernorm applies to mlp torsos: add --critic-torso mlp and/or "
+                          "--actor-torso mlp")
+    for role in ("critic", "actor"):
+        for name in ("width", "blocks"):
+            value = getattr(cfg, f"{role}_{name}")
+            if value is not None and value <= 0:
+                raise ConfigError(f"--{role}-{name} must be positive, got {value}")
     if num_tasks is None:
         return
     if cfg.batch_size % num_tasks:

@@ -19,8 +19,8 @@ from mtrl_jax.config import Config
 from mtrl_jax.engine import Progress, crossed, eval_key, phase_name
 from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
 from mtrl_jax.run_folder import RunFolder
-from mtrl_jax.train import (TrainState, empty_stats, episode_metrics, make_device_evaluate,
-                            make_train, reset_counts, transition_example)
+from mtrl_jax.train import (TrainState, empty_stats, episode_metrics, is_reset_step,
+                            make_device_evaluate, make_train, reset_counts, transition_example)
 
 def make_program(cfg: Config, traced: tuple[str, ...], env, build_sac):
     """(init(h, key), chunk(h, state), evaluate(h, sac_state, key)) for one row; ``h`` maps each
@@ -36,8 +36,8 @@ def make_program(cfg: Config, traced: tuple[str, ...], env, build_sac):
     def init(h, key):
         return parts(h)[0](key)
 
-    def chunk(h, state):
-        return parts(h)[1](state)
+    def chunk(h, state, start_steps):
+        return parts(h)[1](state, start_steps)
 
     def evaluate(h, sac_state, key):
         return parts(h)[2](sac_state, key)
@@ -81,7 +81,7 @@ class DeviceRows:
         init, chunk, evaluate = make_program(cfg, tuple(hparams), env, build_sac)
         shard = {} if sharding is None else {"out_shardings": sharding}
         self._init = jax.jit(jax.vmap(init), **shard)
-        self._chunk = jax.jit(jax.vmap(chunk), donate_argnums=1, **shard)
+        self._chunk = jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)), donate_argnums=1, **shard)
         self._evaluate = jax.jit(jax.vmap(evaluate), **shard)
         self.h = {k: put_rows(np.asarray(v, np.float32), sharding) for k, v in hparams.items()}
         keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in self.seeds])
@@ -102,7 +102,7 @@ class DeviceRows:
     def chunk(self, progress: Progress) -> dict:
         phase = phase_name(self.env_steps, self.cfg)
         progress.phase(phase if self._compiled else f"compiling the training step, then {phase}")
-        self.state, metrics = self._chunk(self.h, self.state)
+        self.state, metrics = self._chunk(self.h, self.state, jnp.int32(self.env_steps))
         self._compiled = True
         metrics = to_host(metrics)
         self.env_steps = int(np.asarray(to_host(self.state.env_steps))[0])
@@ -137,6 +137,7 @@ class HostRows:
         _, obs = env.reset()
         self.carry = HostCarry(sac.init(k_sac), buffer_init(example, T, cfg.buffer_size // T),
                                jnp.asarray(obs), k_loop, 0, empty_stats(T, E))
+        self.sac_key = k_sac
         self.updates, self._shown = 0, None
 
     @property
@@ -159,7 +160,15 @@ class HostRows:
             phase = phase_name(self.env_steps, cfg)
             if phase != self._shown:  # the first step of a phase compiles its programs
                 progress.phase(f"compiling, then {phase}")
+            steps_before = self.env_steps
             self.carry, _, info, aux = host_step(self.pieces, self.env, self.carry, learn)
+            if is_reset_step(cfg, T, steps_before, self.env_steps):
+                progress.phase(f"reset at {self.env_steps} env steps: {cfg.reset_updates} updates")
+                reset_key = jax.random.fold_in(jax.random.fold_in(self.carry.key, 2),
+                                               self.env_steps)
+                self.carry = self.carry._replace(sac=self.pieces.reset(
+                    self.carry.buffer, reset_key, self.sac_key))
+                self.updates += cfg.reset_updates
             if phase != self._shown:
                 progress.phase(phase)
                 self._shown = phase
@@ -184,5 +193,5 @@ class HostRows:
 
     def states(self, rows: list[slice]) -> list:
         c = self.carry
-        return [TrainState(c.sac, c.buffer, {}, c.obs, c.key, jnp.int32(c.env_steps), c.stats)
-                for _ in rows]
+        return [TrainState(c.sac, c.buffer, {}, c.obs, c.key, jnp.int32(c.env_steps), c.stats,
+                           self.sac_key) for _ in rows]

@@ -36,6 +36,7 @@ class HostPieces(NamedTuple):
     update: Callable         # (sac, buffer, key, env_steps) -> (sac, info); sac is donated
     store: Callable          # (buffer, obs, action, StepOut, aux) -> buffer; buffer is donated
     stats: Callable          # (EpisodeStats, reward, success, ended) -> EpisodeStats
+    reset: Callable          # (buffer, key, sac_key) -> sac: a fresh state and its updates
 
 
 class HostCarry(NamedTuple):
@@ -50,7 +51,8 @@ class HostCarry(NamedTuple):
 
 
 def make_host_pieces(cfg, sac: SAC) -> HostPieces:
-    select_action, store, _, _, updates = make_learner(cfg, sac)
+    learner = make_learner(cfg, sac)
+    select_action, store, updates = learner.select_action, learner.store, learner.updates
 
     def act(sac_state, obs, key, env_steps):
         return select_action(sac_state, obs, jax.random.fold_in(jax.random.fold_in(key, 0),
@@ -61,7 +63,8 @@ def make_host_pieces(cfg, sac: SAC) -> HostPieces:
                                                              env_steps))
 
     return HostPieces(jax.jit(act), jax.jit(update, donate_argnums=0),
-                      jax.jit(store, donate_argnums=0), jax.jit(update_stats))
+                      jax.jit(store, donate_argnums=0), jax.jit(update_stats),
+                      jax.jit(learner.reset))
 
 
 def host_step(pieces: HostPieces, env, carry: HostCarry, learn: bool, overlap: bool = True):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from mtrl_jax.agents.sac import SAC, SACHooks, make_sac
-from mtrl_jax.nets.base import Networks
+from mtrl_jax.nets.base import Network, Networks
 
 if TYPE_CHECKING:
     from mtrl_jax.config import Config
@@ -48,15 +48,21 @@ class MethodEntry:
 # build functions: Config -> the networks' explicit arguments
 # ------------------------------------------------------------------------------------------------
 
+def critic_outputs(cfg: Config) -> int:
+    """Outputs of a critic: one Q value, or the categorical critic's bins."""
+    return cfg.critic_bins if cfg.critic_loss == "categorical" else 1
+
+
 def build_mtsac(cfg: Config, spec: EnvSpec) -> Method:
     from mtrl_jax.nets import mlp
-    return Method(mlp.make_networks(spec.obs_dim, spec.act_dim, spec.num_tasks, cfg.hidden))
+    return Method(mlp.make_networks(spec.obs_dim, spec.act_dim, spec.num_tasks, cfg.hidden,
+                                    critic_out=critic_outputs(cfg)))
 
 
 def build_mhsac(cfg: Config, spec: EnvSpec) -> Method:
     from mtrl_jax.nets import multihead
     return Method(multihead.make_networks(spec.obs_dim, spec.act_dim, spec.num_tasks,
-                                          cfg.hidden))
+                                          cfg.hidden, critic_out=critic_outputs(cfg)))
 
 
 def build_sm(cfg: Config, spec: EnvSpec) -> Method:
@@ -64,7 +70,7 @@ def build_sm(cfg: Config, spec: EnvSpec) -> Method:
     return Method(soft_modules.make_networks(
         spec.obs_dim, spec.act_dim, spec.num_tasks, embed_dim=cfg.sm_embed_dim,
         gate_width=cfg.sm_gate_width, num_layers=cfg.sm_layers, num_modules=cfg.sm_modules,
-        module_width=cfg.sm_module_width))
+        module_width=cfg.sm_module_width, critic_out=critic_outputs(cfg)))
 
 
 def sm_widths(cfg: Config) -> dict:
@@ -83,7 +89,7 @@ def build_paco(cfg: Config, spec: EnvSpec) -> Method:
     from mtrl_jax.agents.paco import make_paco_hooks
     from mtrl_jax.nets import paco
     return Method(paco.make_networks(spec.obs_dim, spec.act_dim, spec.num_tasks, cfg.hidden,
-                                     cfg.paco_k),
+                                     cfg.paco_k, critic_out=critic_outputs(cfg)),
                   make_paco_hooks(cfg.paco_epsilon, cfg.paco_maskout, cfg.paco_reset))
 
 
@@ -93,7 +99,8 @@ def build_d2r(cfg: Config, spec: EnvSpec) -> Method:
         spec.obs_dim, spec.act_dim, spec.num_tasks, modules=cfg.d2r_modules,
         width=cfg.d2r_module_width, gate=cfg.d2r_gate_width, embed=cfg.d2r_embed_dim,
         k=cfg.d2r_k, routing=cfg.d2r_routing, resrouting=cfg.d2r_resrouting,
-        balance=cfg.d2r_balance == "on", level=cfg.d2r_level, level_width=cfg.d2r_level_width))
+        balance=cfg.d2r_balance == "on", level=cfg.d2r_level, level_width=cfg.d2r_level_width,
+        critic_out=critic_outputs(cfg)))
 
 
 def build_care(cfg: Config, spec: EnvSpec) -> Method:
@@ -102,13 +109,22 @@ def build_care(cfg: Config, spec: EnvSpec) -> Method:
                     else None)
     return Method(care.make_networks(spec.obs_dim, spec.act_dim, spec.num_tasks, cfg.hidden,
                                      cfg.care_encoders, cfg.care_encoder_hidden,
-                                     cfg.care_context_dim, descriptions))
+                                     cfg.care_context_dim, descriptions,
+                                     critic_out=critic_outputs(cfg)))
 
 
 def build_moore(cfg: Config, spec: EnvSpec) -> Method:
     from mtrl_jax.nets import moore
     return Method(moore.make_networks(spec.obs_dim, spec.act_dim, spec.num_tasks, cfg.hidden,
-                                      cfg.moore_experts))
+                                      cfg.moore_experts, critic_out=critic_outputs(cfg)))
+
+
+def build_film(cfg: Config, spec: EnvSpec) -> Method:
+    from mtrl_jax.nets import film
+    return Method(film.make_networks(spec.obs_dim, spec.act_dim, spec.num_tasks, cfg.hidden,
+                                     cfg.film_embed_dim, cfg.film_encoder_hidden,
+                                     cfg.film_generator_hidden, cfg.film_per_layer,
+                                     critic_out=critic_outputs(cfg)))
 
 
 def build_qmp(cfg: Config, spec: EnvSpec) -> Method:
@@ -118,7 +134,8 @@ def build_qmp(cfg: Config, spec: EnvSpec) -> Method:
     if cfg.qmp_with is None:
         from mtrl_jax.nets import separate
         base = Method(separate.make_networks(spec.obs_dim, spec.act_dim, spec.num_tasks,
-                                             cfg.hidden, cfg.qmp_activation))
+                                             cfg.hidden, cfg.qmp_activation,
+                                             critic_out=critic_outputs(cfg)))
     else:
         base = METHODS[cfg.qmp_with].build(cfg, spec)
     return Method(base.networks, make_qmp_hooks(cfg.qmp_gate, cfg.qmp_warmup, base.hooks))
@@ -142,6 +159,16 @@ METHODS: dict[str, MethodEntry] = {
                                                       d2r_gate_width=64, d2r_embed_dim=64)}),
     "care": MethodEntry(build_care, MLP_MT10),
     "moore": MethodEntry(build_moore, MLP_MT10),
+    "film": MethodEntry(build_film, MLP_MT10),
+    # ARS (Cho et al. 2025): MT-SAC's one-hot MLPs, 4 x 400, with a LayerNorm tanh critic, ARS
+    # reward scales and resets; batch 100 per task.
+    "ars": MethodEntry(build_mtsac, {**MLP_MT10, "hidden": (400,) * 4, "critic_torso": "mlp",
+                                     "torso_activation": "tanh", "layernorm": True,
+                                     "reward_scaling": "ars", "resets": 4},
+                       env_defaults={"mt10": dict(batch_size=1000),
+                                     "mt50": dict(batch_size=5000, resets=6),
+                                     # one reset in point-mt's 12k steps per task
+                                     "point-mt": dict(batch_size=500, resets=1)}),
     "qmp": MethodEntry(build_qmp, {**MLP_MT10, "hidden": (256, 256)}),   # QMP paper, Table 1
 }
 
@@ -155,9 +182,37 @@ def defaults_entry(cfg: Config) -> MethodEntry:
     return METHODS[cfg.qmp_with if cfg.algo == "qmp" and cfg.qmp_with else cfg.algo]
 
 
+def torso(cfg: Config, spec: EnvSpec, role: str) -> Network | None:
+    """The ``--critic-torso`` / ``--actor-torso`` network replacing the method's (``role`` is
+    "critic" or "actor"), or None to keep it. Both read (obs[, action], task one-hot)."""
+    kind = getattr(cfg, f"{role}_torso")
+    if kind == "method":
+        return None
+    in_dim = spec.obs_dim + (spec.act_dim if role == "critic" else 0)
+    out_dim = critic_outputs(cfg) if role == "critic" else 2 * spec.act_dim
+    width, blocks = getattr(cfg, f"{role}_width"), getattr(cfg, f"{role}_blocks")
+    if kind == "bronet":
+        from mtrl_jax.nets import bronet
+        return bronet.make_bronet(in_dim, spec.num_tasks, out_dim, width, blocks)
+    from mtrl_jax.nets import layernorm_mlp
+    return layernorm_mlp.make_layernorm_mlp(
+        in_dim, spec.num_tasks, out_dim, (width,) * blocks, cfg.torso_activation,
+        input_layernorm=cfg.layernorm, layernorm=cfg.layernorm,
+        init_scheme="xavier" if cfg.layernorm else "torch")
+
+
 def build_method(cfg: Config, spec: EnvSpec) -> Method:
-    """The networks and hooks of ``cfg.algo`` (a resolved Config) on an env of ``spec``."""
-    return METHODS[cfg.algo].build(cfg, spec)
+    """The networks and hooks of ``cfg.algo`` (a resolved Config) on an env of ``spec``, with
+    the critic and actor replaced where ``--critic-torso`` / ``--actor-torso`` say so (a
+    replaced actor stores nothing per transition)."""
+    method = METHODS[cfg.algo].build(cfg, spec)
+    networks = method.networks
+    critic, actor = torso(cfg, spec, "critic"), torso(cfg, spec, "actor")
+    if critic is not None:
+        networks = networks._replace(critic=critic)
+    if actor is not None:
+        networks = networks._replace(actor=actor, store_spec={})
+    return method._replace(networks=networks)
 
 
 def make_agent(cfg: Config, spec: EnvSpec) -> SAC:

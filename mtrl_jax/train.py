@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from mtrl_jax.agents.reward_scaling import ars_scales
 from mtrl_jax.agents.sac import SAC, SACState, task_onehots
 from mtrl_jax.buffer import ReplayBuffer, buffer_add, buffer_init, stratified_sample
 from mtrl_jax.envs.base import rollout_success
@@ -39,6 +40,21 @@ class TrainState(NamedTuple):
     key: jax.Array
     env_steps: jax.Array       # int32: transitions collected over all tasks
     stats: EpisodeStats
+    sac_key: jax.Array         # the SAC state's init key; a reset starts from it again
+
+
+def reset_interval(cfg, num_tasks: int) -> int:
+    """Transitions (over all tasks) between two of ``cfg.resets`` resets, ARS's spacing:
+    ceil(B / (1000 (N + 1))) x 1000 per task for the per-task budget B."""
+    per_task = cfg.total_steps // num_tasks
+    return -(-per_task // (1000 * (cfg.resets + 1))) * 1000 * num_tasks
+
+
+def is_reset_step(cfg, num_tasks: int, before, after):
+    """Whether a reset falls in the transitions (before, after] (traced or Python ints)."""
+    every = reset_interval(cfg, num_tasks)
+    return (cfg.resets > 0) & (before // every != after // every) & (
+        after // every <= cfg.resets) & (after > cfg.warmup_steps) & (after < cfg.total_steps)
 
 
 def default_collect(sac: SAC):
@@ -112,13 +128,33 @@ def make_learner(cfg, sac: SAC):
                                    "next_obs": out.next_obs, "terminated": out.terminated,
                                    "truncated": out.truncated, "stored": aux.get("store", {})})
 
-    def updates(sac_state, buffer, key):
-        """``updates_per_step`` SAC updates on fresh stratified batches; mean metrics."""
+    def many_updates(sac_state, buffer, key, count: int):
+        """``count`` SAC updates on fresh stratified batches; mean metrics. The first update of
+        a SAC state (after the warm-up, after a reset) sets its ARS reward scales from the
+        buffer."""
+        if cfg.reward_scaling == "ars":
+            sac_state = jax.lax.cond(
+                sac_state.steps == 0,
+                lambda s: s._replace(reward_scale=ars_scales(buffer.data["reward"], buffer.size)),
+                lambda s: s, sac_state)
+
         def one(state, k):
             k_sample, k_update = jax.random.split(k)
             return sac.update(state, stratified_sample(buffer, k_sample, per_task), k_update)
-        sac_state, info = jax.lax.scan(one, sac_state, jax.random.split(key, cfg.updates_per_step))
+        sac_state, info = jax.lax.scan(one, sac_state, jax.random.split(key, count))
         return sac_state, jax.tree.map(lambda x: x.mean(0), info)
+
+    def updates(sac_state, buffer, key):
+        """``updates_per_step`` SAC updates on fresh stratified batches; mean metrics."""
+        return many_updates(sac_state, buffer, key, cfg.updates_per_step)
+
+    def reset(buffer, key, sac_key):
+        """A fresh SAC state from ``sac_key`` (params, targets, temperatures, every optimiser
+        state), then ``reset_updates`` updates on the kept buffer."""
+        fresh = sac.init(sac_key)
+        if cfg.reset_updates == 0:
+            return fresh
+        return many_updates(fresh, buffer, key, cfg.reset_updates)[0]
 
     def learn(sac_state, buffer, key, env_steps):
         """Updates once ``env_steps`` has passed the warm-up, else nothing (zero metrics)."""
@@ -127,14 +163,25 @@ def make_learner(cfg, sac: SAC):
         return jax.lax.cond(env_steps >= max(cfg.warmup_steps, 1), updates, skip,
                             sac_state, buffer, key)
 
-    return select_action, store, learn, collect, updates
+    return Learner(select_action, store, learn, collect, updates, reset)
+
+
+class Learner(NamedTuple):
+    """The pure pieces of :func:`make_learner`."""
+
+    select_action: Any   # (sac, obs (T, E, d), key, env_steps) -> (action, aux)
+    store: Any           # (buffer, obs, action, StepOut, aux) -> buffer
+    learn: Any           # (sac, buffer, key, env_steps) -> (sac, info); nothing in the warm-up
+    collect: Any         # the method's collect function
+    updates: Any         # (sac, buffer, key) -> (sac, info): updates_per_step updates
+    reset: Any           # (buffer, key, sac_key) -> sac: a fresh state and its reset updates
 
 
 def make_train(cfg, env, sac: SAC):
     """(init(key) -> TrainState, train_chunk(TrainState) -> (TrainState, metrics)) for a
     device env. Both are pure and jittable; vmap them over keys for several seeds."""
     T, E = env.num_tasks, env.envs_per_task
-    select_action, store, learn, _, _ = make_learner(cfg, sac)
+    learner = make_learner(cfg, sac)
     example = transition_example(env.obs_dim, env.act_dim, sac.networks.store_spec)
 
     def init(key):
@@ -142,23 +189,35 @@ def make_train(cfg, env, sac: SAC):
         env_state, obs = env.reset(k_env)
         buffer = buffer_init(example, T, cfg.buffer_size // T)
         return TrainState(sac.init(k_sac), buffer, env_state, obs, k_loop,
-                          jnp.zeros((), jnp.int32), empty_stats(T, E))
+                          jnp.zeros((), jnp.int32), empty_stats(T, E), k_sac)
 
-    def env_step(ts: TrainState, _):
-        key, k_act, k_env, k_learn = jax.random.split(ts.key, 4)
-        action, aux = select_action(ts.sac, ts.obs, k_act, ts.env_steps)
+    def env_step(start_steps, ts: TrainState, i):
+        key, k_act, k_env, k_learn, *k_reset = jax.random.split(ts.key,
+                                                                5 if cfg.resets > 0 else 4)
+        action, aux = learner.select_action(ts.sac, ts.obs, k_act, ts.env_steps)
         env_state, out = env.step(ts.env_state, action, k_env)
-        buffer = store(ts.buffer, ts.obs, action, out, aux)
+        buffer = learner.store(ts.buffer, ts.obs, action, out, aux)
         env_steps = ts.env_steps + T * E
-        sac_state, info = learn(ts.sac, buffer, k_learn, env_steps)
+        sac_state = ts.sac
+        if cfg.resets > 0:
+            # The step count of the chunk's start, not the state's, decides: it is the same
+            # for every vmapped row, so the reset stays a branch and is not computed per step.
+            after = start_steps + (i + 1) * T * E
+            sac_state = jax.lax.cond(is_reset_step(cfg, T, after - T * E, after),
+                                     lambda: learner.reset(buffer, k_reset[0], ts.sac_key),
+                                     lambda: sac_state)
+        sac_state, info = learner.learn(sac_state, buffer, k_learn, env_steps)
         stats = update_stats(ts.stats, out.reward, out.success, out.truncated | out.terminated)
-        ts = TrainState(sac_state, buffer, env_state, out.obs, key, env_steps, stats)
+        ts = TrainState(sac_state, buffer, env_state, out.obs, key, env_steps, stats, ts.sac_key)
         return ts, (info, aux.get("stats", {}), env_steps >= cfg.warmup_steps)
 
-    def train_chunk(ts: TrainState):
+    def train_chunk(ts: TrainState, start_steps=None):
+        """``cfg.steps_per_call`` vector-env steps from ``ts``; ``start_steps`` is
+        ``ts.env_steps`` as an unbatched value when the chunk is vmapped over rows (resets)."""
+        start_steps = ts.env_steps if start_steps is None else start_steps
         ts = ts._replace(stats=reset_counts(ts.stats))
-        ts, (info, collect_stats, learning) = jax.lax.scan(env_step, ts, None,
-                                                           length=cfg.steps_per_call)
+        ts, (info, collect_stats, learning) = jax.lax.scan(
+            lambda t, i: env_step(start_steps, t, i), ts, jnp.arange(cfg.steps_per_call))
         # Average update metrics over the steps that did update.
         n = jnp.maximum(learning.sum(), 1)
         metrics = jax.tree.map(lambda x: x.sum(0) / n, info)

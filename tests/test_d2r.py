@@ -346,7 +346,8 @@ def test_stored_routes_are_the_ones_the_update_reuses():
     env = PointMT(envs_per_task=3)
     sac = make_agent(cfg, env.spec)
     method = sac.networks
-    select_action, store, _, _, _ = make_learner(cfg, sac)
+    learner = make_learner(cfg, sac)
+    select_action, store = learner.select_action, learner.store
     select_action, store = jax.jit(select_action), jax.jit(store)
     state = sac.init(jax.random.PRNGKey(0))
     buffer = buffer_init(transition_example(env.obs_dim, env.act_dim, method.store_spec),
@@ -418,7 +419,7 @@ def test_d2r_learns_point_mt():
     modules of width 64)."""
     from learning_utils import train_point_mt
     # point-mt's defaults (alpha_lr 3e-4, not D2R's 1e-4: too slow for this budget)
-    summary = train_point_mt("d2r")
+    summary = train_point_mt("d2r", early_stop_success=0.9)
     assert summary["mean_success"] >= 0.8, summary
 
 

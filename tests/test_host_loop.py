@@ -212,3 +212,35 @@ def test_logger_heartbeat_stops_on_close(tmp_path):
     assert len(stream.times) == n >= 3
     assert not [t for t in threading.enumerate() if t is getattr(logger, "_thread", None)
                 and t.is_alive()]
+
+
+class SilentProgress:
+    def __init__(self):
+        self.phases = []
+
+    def phase(self, text):
+        self.phases.append(text)
+
+    def tick(self, env_steps, updates, success=None):
+        pass
+
+    def write(self, message):
+        pass
+
+
+def test_the_host_loop_resets_at_its_point_and_keeps_the_buffer():
+    """Resets on CPU Meta-World's loop: 4000 steps over 2 tasks, one reset at 2000 (ARS's
+    spacing: every 1000 per task), then 5 updates on the kept buffer."""
+    from mtrl_jax.drivers import HostRows
+    env = SlowHostEnv()
+    cfg = tiny_cfg(total_steps=4000, steps_per_call=500, resets=1, reset_updates=5,
+                   buffer_size=4000)
+    rows = HostRows(cfg, env, make_agent(cfg, EnvSpec.sized(OBS, ACT, 2)), seed=0)
+    progress, steps, sizes = SilentProgress(), [], []
+    for _ in range(3):
+        rows.chunk(progress)
+        steps.append(int(rows.carry.sac.steps))
+        sizes.append(int(rows.carry.buffer.size[0]))
+    assert steps == [498, 5, 505]           # updates from step 3 on; the reset after step 1000
+    assert sizes == [500, 1000, 1500]
+    assert any("reset at 2000" in p for p in progress.phases)

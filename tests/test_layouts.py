@@ -30,7 +30,7 @@ def test_twin_critics_loop_equals_vmap():
     onehot = task_onehots(T, N)
     apply = lambda form: (lambda p, s: form(net, p, x, onehot, None, {"shared": s}))  # noqa
     out = apply(twin_apply_loop)(params, shared)
-    assert out.shape == (2, T, N) and not np.allclose(out[0], out[1])
+    assert out.shape == (2, T, N, 1) and not np.allclose(out[0], out[1])
     close_in_value_and_gradient(apply(twin_apply_loop), apply(twin_apply_vmap), params, shared)
 
 

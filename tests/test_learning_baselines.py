@@ -12,5 +12,19 @@ def test_mtsac_learns_the_point_mt_suite():
 
 @pytest.mark.learning
 def test_mhsac_learns_the_point_mt_suite():
-    summary = train_point_mt("mhsac")
+    summary = train_point_mt("mhsac", early_stop_success=0.9)
     assert summary["mean_success"] >= 0.8, summary["eval_success"]
+
+
+@pytest.mark.learning
+def test_mhsac_with_pcgrad_learns_the_point_mt_suite():
+    summary = train_point_mt("mhsac", grad_combiner="pcgrad")
+    assert summary["mean_success"] >= 0.9, summary["eval_success"]
+
+
+@pytest.mark.learning
+def test_ars_learns_the_point_mt_suite():
+    """The ARS preset (LayerNorm tanh critic, ARS reward scales, batch 100 per task, one reset
+    on point-mt)."""
+    summary = train_point_mt("ars")
+    assert summary["mean_success"] >= 0.9, summary["eval_success"]

@@ -60,8 +60,9 @@ class Networks(NamedTuple):
     """An architecture's actor and critic: all the SAC core needs from it, so the training
     loop never branches on it. Algorithm-level changes are ``agents.sac.SACHooks``.
 
-    actor: Network with out_dim = 2 * act_dim; critic: Network with out_dim = 1 whose obs is
-    concat(obs, action) (the core makes twin critics from it).
+    actor: Network with out_dim = 2 * act_dim; critic: Network whose obs is concat(obs, action)
+    and whose out_dim is 1 (``critic_out`` of the ``make_networks``: the categorical critic's
+    bins); the core makes twin critics from it.
     shared: the module whose output both read as ``extra["shared"]`` (PaCo's w), or None.
     store_spec: name -> (shape, dtype) of the per-transition fields the actor returns in
     ``aux["store"]`` while acting.

@@ -175,7 +175,8 @@ def make_care(state_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, .
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],
                   encoders: int, encoder_hidden: tuple[int, ...], context_dim: int,
-                  task_descriptions: tuple[str, ...] | None = None) -> Networks:
+                  task_descriptions: tuple[str, ...] | None = None,
+                  critic_out: int = 1) -> Networks:
     """CARE actor and critic; with ``task_descriptions`` (one per task, in task order) the
     context comes from their frozen sentence embeddings, else from a learned embedding."""
     metadata = None
@@ -187,4 +188,4 @@ def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int,
     make = lambda action_dim, out_dim: make_care(  # noqa: E731
         obs_dim, num_tasks, out_dim, hidden, encoders, encoder_hidden, context_dim, metadata,
         action_dim=action_dim)
-    return Networks(actor=make(0, 2 * act_dim), critic=make(act_dim, 1))
+    return Networks(actor=make(0, 2 * act_dim), critic=make(act_dim, critic_out))

@@ -460,13 +460,15 @@ def make_d2r(in_dim: int, num_tasks: int, out_dim: int, *, modules: int, width: 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, *, modules: int, width: int,
                   gate: int, embed: int, k: int, routing: str, resrouting: str, balance: bool,
-                  level: str = "module", level_width: int = 4) -> Networks:
+                  level: str = "module", level_width: int = 4,
+                  critic_out: int = 1) -> Networks:
     """D2R actor and critic; the actor stores its behaviour routes (n, k) int8 per transition
     when they are reused in the update (resrouting on/off, not soft routing)."""
     common = dict(modules=modules, width=width, gate=gate, embed=embed, k=k, routing=routing,
                   resrouting=resrouting, balance=balance, level=level, level_width=level_width)
     actor = make_d2r(obs_dim, num_tasks, 2 * act_dim, stores_routes=True, **common)
-    critic = make_d2r(obs_dim + act_dim, num_tasks, 1, stores_routes=False, **common)
+    critic = make_d2r(obs_dim + act_dim, num_tasks, critic_out, stores_routes=False,
+                      **common)
     k_sel = 1 if routing == "hard" else min(k, modules)
     stores = resrouting in ("on", "off") and routing != "soft"
     store_spec = {"routes": ((modules, k_sel), jnp.int8)} if stores else {}

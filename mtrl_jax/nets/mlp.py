@@ -24,7 +24,7 @@ def make_mlp(obs_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...]
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int,
-                  hidden: tuple[int, ...]) -> Networks:
+                  hidden: tuple[int, ...], critic_out: int = 1) -> Networks:
     """MT-SAC: one MLP actor and critic on (obs, task one-hot)."""
     return Networks(actor=make_mlp(obs_dim, num_tasks, 2 * act_dim, hidden),
-                    critic=make_mlp(obs_dim + act_dim, num_tasks, 1, hidden))
+                    critic=make_mlp(obs_dim + act_dim, num_tasks, critic_out, hidden))

@@ -142,6 +142,7 @@ def make_moore(in_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, ...
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],
-                  experts: int) -> Networks:
+                  experts: int, critic_out: int = 1) -> Networks:
     return Networks(actor=make_moore(obs_dim, num_tasks, 2 * act_dim, hidden, experts),
-                    critic=make_moore(obs_dim + act_dim, num_tasks, 1, hidden, experts))
+                    critic=make_moore(obs_dim + act_dim, num_tasks, critic_out, hidden,
+                                      experts))

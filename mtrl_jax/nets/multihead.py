@@ -52,7 +52,7 @@ def make_multihead(obs_dim: int, num_tasks: int, out_dim: int,
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int,
-                  hidden: tuple[int, ...]) -> Networks:
+                  hidden: tuple[int, ...], critic_out: int = 1) -> Networks:
     """MH-SAC: a shared torso with one output head per task."""
     return Networks(actor=make_multihead(obs_dim, num_tasks, 2 * act_dim, hidden),
-                    critic=make_multihead(obs_dim + act_dim, num_tasks, 1, hidden))
+                    critic=make_multihead(obs_dim + act_dim, num_tasks, critic_out, hidden))

@@ -164,9 +164,9 @@ def make_task_weights(num_tasks: int, num_sets: int) -> SharedNetwork:
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],
-                  num_sets: int) -> Networks:
+                  num_sets: int, critic_out: int = 1) -> Networks:
     """PaCo actor and critic over K = ``num_sets`` parameter sets; the task weights w (T, K)
     (N(0, 1) initial values) are the module they share."""
     return Networks(actor=make_paco_net(obs_dim, 2 * act_dim, hidden, num_sets),
-                    critic=make_paco_net(obs_dim + act_dim, 1, hidden, num_sets),
+                    critic=make_paco_net(obs_dim + act_dim, critic_out, hidden, num_sets),
                     shared=make_task_weights(num_tasks, num_sets))

@@ -57,7 +57,8 @@ def make_separate(in_dim: int, num_tasks: int, out_dim: int, hidden: tuple[int, 
 
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, hidden: tuple[int, ...],
-                  activation: str) -> Networks:
+                  activation: str, critic_out: int = 1) -> Networks:
     """Separate actor and twin critics per task (plain per-task SAC, no sharing)."""
     return Networks(actor=make_separate(obs_dim, num_tasks, 2 * act_dim, hidden, activation),
-                    critic=make_separate(obs_dim + act_dim, num_tasks, 1, hidden, activation))
+                    critic=make_separate(obs_dim + act_dim, num_tasks, critic_out, hidden,
+                                          activation))

@@ -103,8 +103,8 @@ def make_soft_modules(in_dim: int, num_tasks: int, out_dim: int, *, embed_dim: i
 
 def make_networks(obs_dim: int, act_dim: int, num_tasks: int, *, embed_dim: int,
                   gate_width: int, num_layers: int, num_modules: int,
-                  module_width: int) -> Networks:
+                  module_width: int, critic_out: int = 1) -> Networks:
     sizes = dict(embed_dim=embed_dim, gate_width=gate_width, num_layers=num_layers,
                  num_modules=num_modules, module_width=module_width)
     return Networks(actor=make_soft_modules(obs_dim, num_tasks, 2 * act_dim, **sizes),
-                    critic=make_soft_modules(obs_dim + act_dim, num_tasks, 1, **sizes))
+                    critic=make_soft_modules(obs_dim + act_dim, num_tasks, critic_out, **sizes))
