@@ -95,13 +95,15 @@ class Config:
     gradnorm_lr: float = 3e-4
     """Adam learning rate of GradNorm's task weights."""
     reward_scaling: Literal["none", "ars"] | None = None
-    """Per-task reward scales in the critic target: ARS (Cho et al. 2025), c_k = max_j mean_j /
-    max(mean_k, 0.01) over each task's buffer rewards, computed at the first update (after the
-    warm-up)."""
+    """Per-task reward scales in the critic target: ARS (Cho et al. 2025), c_k = max_j |mean_j| /
+    max(|mean_k|, 0.01) over each task's buffer rewards (ARS's formula for Meta-World's
+    non-negative rewards), set at the first update after the warm-up and after each reset
+    (None: none; the ars preset: ars)."""
     resets: int | None = None
     """Resets of actor, critics, targets, temperatures and every optimiser state (the buffer is
     kept), evenly spaced over the run as ARS spaces them: every ceil(B / (1000 (N + 1))) x 1000
-    transitions per task for a per-task budget B (ARS: 4 on MT10, 6 on MT50)."""
+    transitions per task for a per-task budget B (None: 0; the ars preset: 4 on MT10, 6 on
+    MT50, 1 on point-mt)."""
     reset_updates: int = 1000
     """Gradient steps on the buffer right after a reset, before collecting resumes."""
     critic_loss: Literal["mse", "categorical"] = "mse"
@@ -114,21 +116,23 @@ class Config:
     critic_torso: Literal["method", "mlp", "bronet"] | None = None
     """The critic's network: --algo's own, an MLP on (obs, action, task one-hot) of
     --critic-blocks layers of --critic-width (PyTorch init; with --layernorm ARS's LayerNorm MLP,
-    Xavier-normal init), or a BroNet (BRC) of --critic-blocks residual blocks of --critic-width."""
+    Xavier-normal init), or a BroNet (BRC) of --critic-blocks residual blocks of --critic-width
+    (None: method; the ars preset: mlp)."""
     critic_width: int | None = None
     """Width of an mlp or bronet critic (None: bronet 4096, mlp hidden[-1]; point-mt bronet 256)."""
     critic_blocks: int | None = None
     """Residual blocks of a bronet critic (None: 2), layers of an mlp critic (None: len(hidden))."""
     actor_torso: Literal["method", "mlp", "bronet"] | None = None
-    """The actor's network, as --critic-torso."""
+    """The actor's network, as --critic-torso (None: method)."""
     actor_width: int | None = None
     """Width of an mlp or bronet actor (None: bronet 256, mlp hidden[-1]; point-mt bronet 128)."""
     actor_blocks: int | None = None
     """Residual blocks of a bronet actor (None: 1), layers of an mlp actor (None: len(hidden))."""
     torso_activation: Literal["relu", "tanh"] | None = None
-    """Hidden activation of mlp torsos (ARS's critic: tanh)."""
+    """Hidden activation of mlp torsos (None: relu; the ars preset: tanh, ARS's critic)."""
     layernorm: bool | None = None
-    """LayerNorm on the input and after every hidden layer of the mlp torsos (ARS's critic)."""
+    """LayerNorm on the input and after every hidden layer of the mlp torsos (None: off; the ars
+    preset: on, ARS's critic)."""
 
     # --- evaluation, logging, checkpoints ----------------------------------------------------
     eval_every: int | None = None
@@ -268,8 +272,8 @@ def resolve(cfg: Config, num_tasks: int | None = None) -> Config:
 
     Precedence: the method's defaults on this env (``methods.METHODS[algo].env_defaults``), then
     the env's (``ENV_DEFAULTS``: the pure-JAX suite uses small networks whatever the method),
-    then the method's, then ``RECIPE_DEFAULTS``; then the method's derived fields. The result holds every value the run
-    uses. Raises ConfigError with the fix on bad input.
+    then the method's, then ``RECIPE_DEFAULTS``; then the method's derived fields. The result
+    holds every value the run uses. Raises ConfigError with the fix on bad input.
     """
     if cfg.algo not in METHODS:
         raise ConfigError(f"unknown --algo {cfg.algo!r}: choose one of {', '.join(METHODS)}")
