@@ -63,8 +63,8 @@ def section_rows(out_dir: str, sections: dict, name: str, label: str, describe,
             or [f"| {label} | - | no result | {status} |"])
 
 
-def training_rows(out_dir: str) -> list[tuple[str, str]]:
-    run_dir = os.path.join(out_dir, "runs", "mt10-mjx-mtsac")
+def training_rows(out_dir: str, run_name: str) -> list[tuple[str, str]]:
+    run_dir = os.path.join(out_dir, "runs", run_name)
     rows = []
     path = os.path.join(run_dir, "eval.jsonl")
     if os.path.exists(path):
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
                  f"{state(sections, 'device', log)} |")
     lines += section_rows(out_dir, sections, "update_throughput",
                           "update_throughput (MT10, batch 1280)",
-                          lambda c: (c[0], f"{c[3]} updates/s, {c[4]} x MT-SAC"))
+                          lambda c: (c[0], f"{c[4]} updates/s, {c[5]} x MT-SAC"))
     for name, label in (("env_one_task", "MJX env, reach-v3"), ("env_mt10", "MJX env, MT10")):
         log = read(out_dir, name)
         rows = table_rows(log)
@@ -105,10 +105,12 @@ def main(argv=None) -> int:
     lines += section_rows(out_dir, sections, "layouts", "layouts (MT10 shapes)",
                           lambda c: (f"{c[0]}, {c[1]}",
                                      f"plain / library {c[4]} ({c[2]} vs {c[3]} ms)"))
-    log = read(out_dir, "train_mt10_mjx")
-    for setting, figure in training_rows(out_dir) or [("-", "-")]:
-        lines.append(f"| mt10-mjx MT-SAC training | {setting} | {figure} | "
-                     f"{state(sections, 'train_mt10_mjx', log)} |")
+    for name, run_name, label in (("train_mt10_mjx", "mt10-mjx-mtsac", "MT-SAC"),
+                                  ("train_mt10_mjx_brc", "mt10-mjx-brc", "brc")):
+        log = read(out_dir, name)
+        for setting, figure in training_rows(out_dir, run_name) or [("-", "-")]:
+            lines.append(f"| mt10-mjx {label} training | {setting} | {figure} | "
+                         f"{state(sections, name, log)} |")
     print("\n".join(lines))
     return 0
 

@@ -116,7 +116,8 @@ def time_parts(pieces, env, carry, steps: int):
         _, out = env.step(None, host_action)
         t3 = time.perf_counter()
         buffer = pieces.store(carry.buffer, carry.obs, action, out, aux)
-        stats = pieces.stats(carry.stats, out.reward, out.success, out.truncated | out.terminated)
+        stats, _ = pieces.observe(carry.stats, sac_state.log_alpha, out.reward, out.success,
+                                  out.terminated, out.truncated)
         obs = jnp.asarray(out.obs)
         jax.block_until_ready((buffer, stats, obs))
         t4 = time.perf_counter()

@@ -5,6 +5,7 @@ analysis) and the machine's measured matmul throughput, all measured in one run:
     python benchmarks/update_throughput.py                 # every --algo and every VARIANT
     python benchmarks/update_throughput.py --algos mtsac paco --iters 20 --scan 20
     python benchmarks/update_throughput.py --algos mtsac mtsac/pcgrad mtsac/bronet-1024
+    python benchmarks/update_throughput.py --tasks 1 --algos mt1/mtsac mt1/ars-256 mt1/brc-256
 
 Every method is compiled first, then timed in ``--rounds`` interleaved rounds; each method's best
 round is reported, so that load from other processes on a shared machine distorts the ratios as
@@ -38,7 +39,22 @@ VARIANTS = {
     "mtsac/gradnorm": ("mtsac", dict(grad_combiner="gradnorm")),
     "mtsac/bronet-1024": ("mtsac", dict(critic_torso="bronet", critic_width=1024)),
     "mtsac/categorical": ("mtsac", dict(critic_loss="categorical")),
+    "brc/critic-1024": ("brc", dict(critic_width=1024)),
 }
+
+# MT1 (``--tasks 1``): MT-SAC as experiments/metaworld_sac.py runs it, and the ars and brc presets
+# at the widths its MT1 runs use (each variant sets its own batch).
+MT1_VARIANTS = {
+    "mt1/mtsac": ("mtsac", dict(hidden=(256, 256), batch_size=128)),
+    "mt1/ars-400": ("ars", dict(batch_size=100)),
+    "mt1/ars-256": ("ars", dict(hidden=(256,) * 4, batch_size=100)),
+    "mt1/ars-192": ("ars", dict(hidden=(192,) * 4, batch_size=100)),
+    "mt1/brc-256": ("brc", dict(critic_width=256, critic_blocks=1, actor_width=128,
+                                batch_size=128)),
+    "mt1/brc-192": ("brc", dict(critic_width=192, critic_blocks=1, actor_width=128,
+                                batch_size=128)),
+}
+VARIANTS.update(MT1_VARIANTS)
 
 
 def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
@@ -67,7 +83,9 @@ def prepare(algo: str, num_tasks: int, batch: int, scan: int) -> dict:
     """Compiled one-update and ``scan``-updates functions of ``algo``, their inputs, FLOPs and
     parameter count."""
     name, changes = VARIANTS.get(algo, (algo, {}))
-    cfg = resolve(Config(algo=name, env="mt10", batch_size=batch, compile_cache=None, **changes))
+    cfg = resolve(Config(algo=name, env="mt10", compile_cache=None,
+                         **{"batch_size": batch, **changes}))
+    batch = cfg.batch_size
     sac = make_agent(cfg, EnvSpec.sized(OBS, ACT, num_tasks))
     state = sac.init(jax.random.PRNGKey(0))
     n = batch // num_tasks
@@ -91,7 +109,8 @@ def prepare(algo: str, num_tasks: int, batch: int, scan: int) -> dict:
 
     params = sum(x.size for x in jax.tree.leaves((state.actor, state.critic, state.shared)))
     return {"algo": algo, "call": (update, (state, data, k[3])),
-            "scan": (jax.jit(many), (state, k[3])), "flops": flops, "params": params}
+            "scan": (jax.jit(many), (state, k[3])), "flops": flops, "params": params,
+            "updates_per_step": cfg.updates_per_step, "batch": batch}
 
 
 def bench(algos, num_tasks: int, batch: int, iters: int, scan: int, rounds: int) -> list[dict]:
@@ -113,14 +132,17 @@ def bench(algos, num_tasks: int, batch: int, iters: int, scan: int, rounds: int)
             fn, args = p["scan"]
             p["scanned"] = min(p["scanned"], best_time(fn, *args, reps=max(1, iters // scan))
                                / scan)
-    return [{k: p[k] for k in ("algo", "per_call", "scanned", "flops", "params")}
-            for p in prepared]
+    return [{k: p[k] for k in ("algo", "per_call", "scanned", "flops", "params",
+                               "updates_per_step", "batch")} for p in prepared]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algos", nargs="+", default=[*METHODS, *VARIANTS])
+    parser.add_argument("--algos", nargs="+", default=None,
+                        help="methods and VARIANTS (the mt1/ ones with --tasks 1); default: "
+                             "every method and MT10 variant, without the full-width brc preset "
+                             "on a CPU (minutes per update there)")
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--batch", type=int, default=1280)
     parser.add_argument("--iters", type=int, default=20)
@@ -128,20 +150,25 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved timing rounds; each algo's best round is reported")
     args = parser.parse_args(argv)
+    if args.algos is None:
+        args.algos = [a for a in [*METHODS, *VARIANTS] if a not in MT1_VARIANTS
+                      and not (a == "brc" and jax.default_backend() == "cpu")]
     peak = matmul_gflops()
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
           f"matmul {peak:.1f} GFLOP/s, MT10: {args.tasks} tasks, batch {args.batch}\n")
     rows = bench(args.algos, args.tasks, args.batch, args.iters, args.scan, args.rounds)
-    base = next((r for r in rows if r["algo"] == "mtsac"), None)
-    print("| algo | ms/update (call) | updates/s (call) | updates/s (scan) | x MT-SAC | params "
-          "| GFLOP/update | efficiency |")
-    print("|---|---|---|---|---|---|---|---|")
+    base = next((r for r in rows if r["algo"] in ("mtsac", "mt1/mtsac")), None)
+    print("| algo | batch | ms/update (call) | updates/s (call) | updates/s (scan) | x MT-SAC "
+          "| updates/step | x MT-SAC per env step | params | GFLOP/update | efficiency |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         rel = r["scanned"] / base["scanned"] if base else float("nan")
+        per_step = rel * r["updates_per_step"] / base["updates_per_step"] if base else rel
         eff = r["flops"] / r["scanned"] / 1e9 / peak
-        print(f"| {r['algo']} | {1e3 * r['per_call']:.1f} | {1 / r['per_call']:.2f} | "
-              f"{1 / r['scanned']:.2f} | {rel:.2f} | {r['params']:,} | {r['flops'] / 1e9:.2f} | "
-              f"{eff:.1%} |")
+        print(f"| {r['algo']} | {r['batch']} | {1e3 * r['per_call']:.1f} | "
+              f"{1 / r['per_call']:.2f} | {1 / r['scanned']:.2f} | {rel:.2f} | "
+              f"{r['updates_per_step']} | {per_step:.2f} | {r['params']:,} | "
+              f"{r['flops'] / 1e9:.2f} | {eff:.1%} |")
     return rows
 
 

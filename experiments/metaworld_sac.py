@@ -1,6 +1,8 @@
 """MT1 SAC (``--algo mtsac`` on one task) on CPU Meta-World and on the MJX port, side by side:
 
     python experiments/metaworld_sac.py                          # 3 tasks x 2 backends x 2 seeds
+    python experiments/metaworld_sac.py --algos ars brc --backends cpu --seeds 0 \
+        --set ars.hidden=[256,256,256,256]                       # other methods beside MT-SAC
     python experiments/metaworld_sac.py --backends cpu           # one backend (two processes
     python experiments/metaworld_sac.py --backends mjx           #  can share the work)
     python experiments/metaworld_sac.py --finish                 # pair the stops, write tables
@@ -13,7 +15,11 @@ evaluations in a row reach ``--stop-success`` on every seed; ``--finish`` then c
 its checkpoint) every run of a task that stopped before the latest stop of that task, so that
 the CPU and port curves of a task end at the same step. Run folders are
 ``OUT/<task>-<backend>-s<seeds>``; a finished one (summary.json) is skipped, an interrupted
-one resumes from its checkpoint. ``--finish`` writes ``OUT/results.json`` and, with
+one resumes from its checkpoint. ``--algos`` runs other methods with their MT1 defaults
+(``--set ALGO.FIELD=JSON`` overrides a Config field of one method's runs); their folders are
+``OUT/<task>-<algo>-<backend>-s<seeds>``, and ``--finish`` reports every method of ``--algos``
+on the same axes. ``--finish`` reads a run that is not in ``--out-dir`` from ``--results-dir``'s
+run records (reported as recorded: it has no checkpoint to continue). ``--finish`` writes ``OUT/results.json`` and, with
 ``--results-dir``, copies each run's config and evaluations there and draws each task's curves
 with ``mtrl_jax.report``.
 """
@@ -36,13 +42,17 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", nargs="+", default=list(TASKS))
+    p.add_argument("--algos", nargs="+", default=["mtsac"],
+                   help="methods to run (each with its MT1 defaults and --set overrides)")
+    p.add_argument("--set", nargs="+", default=[], metavar="ALGO.FIELD=JSON", dest="overrides",
+                   help="a Config field of one method's runs, e.g. brc.critic_width=512")
     p.add_argument("--backends", nargs="+", default=["cpu", "mjx"], choices=("cpu", "mjx"))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument("--max-steps", type=int, default=300_000, help="env steps per run at most")
     p.add_argument("--eval-every", type=int, default=25_000)
     p.add_argument("--stop-success", type=float, default=0.95)
     p.add_argument("--hidden", nargs="+", type=int, default=[256, 256],
-                   help="network widths of every run (MT1 default: 400 400 400)")
+                   help="network widths of the MT-SAC runs (MT1 default: 400 400 400)")
     p.add_argument("--mjx-envs", type=int, default=5, help="port envs per task")
     p.add_argument("--out-dir", default="runs/metaworld_sac")
     p.add_argument("--finish", action="store_true")
@@ -56,17 +66,42 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_name(task: str, backend: str, seeds) -> str:
-    return f"{task}-{backend}-s{'_'.join(map(str, seeds))}"
+def run_name(task: str, backend: str, seeds, algo: str = "mtsac") -> str:
+    method = "" if algo == "mtsac" else f"{algo}-"
+    return f"{task}-{method}{backend}-s{'_'.join(map(str, seeds))}"
+
+
+def parse_overrides(items, algos) -> dict:
+    """{algo: {field: value}} from ``ALGO.FIELD=JSON`` items (lists become tuples)."""
+    import dataclasses
+
+    from mtrl_jax.config import Config
+    fields = {f.name for f in dataclasses.fields(Config)}
+    out: dict = {algo: {} for algo in algos}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        algo, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise SystemExit(f"error: --set {item!r}: write ALGO.FIELD=JSON, e.g. brc.critic_width=512")
+        if algo not in out:
+            raise SystemExit(f"error: --set {item!r}: {algo!r} is not one of --algos {' '.join(algos)}")
+        if name not in fields:
+            raise SystemExit(f"error: --set {item!r}: Config has no field {name!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[algo][name] = tuple(value) if isinstance(value, list) else value
+    return out
 
 
 def run_configs(args) -> list:
     """One Config per run: CPU runs one seed each, the port all seeds in one vmapped program."""
-    from mtrl_jax.config import Config
-    common = dict(algo="mtsac", hidden=tuple(args.hidden), total_steps=args.max_steps,
-                  buffer_size=args.max_steps, eval_every=args.eval_every, eval_episodes=50,
-                  checkpoint_every=args.eval_every, early_stop_success=args.stop_success,
-                  out_dir=args.out_dir)
+    from mtrl_jax.config import Config, resolve
+    budget = dict(total_steps=args.max_steps, buffer_size=args.max_steps,
+                  eval_every=args.eval_every, eval_episodes=50, checkpoint_every=args.eval_every,
+                  early_stop_success=args.stop_success, out_dir=args.out_dir)
+    overrides = parse_overrides(args.overrides, args.algos)
     E = args.mjx_envs
     if args.eval_every % E:
         raise SystemExit(f"error: --eval-every {args.eval_every} is not a multiple of --mjx-envs {E}")
@@ -74,17 +109,24 @@ def run_configs(args) -> list:
     while per_call > 1000 and per_call % 2 == 0:
         per_call //= 2
     configs = []
-    for task in args.tasks:
-        for backend in args.backends:
-            if backend == "cpu":
-                configs += [Config(env="mt1", mt1_task=task, seed=s,
-                                   run_name=run_name(task, "cpu", [s]), **common)
-                            for s in args.seeds]
-            else:
-                configs.append(Config(env="mt1-mjx", mt1_task=task, seeds=tuple(args.seeds),
-                                      envs_per_task=E, updates_per_step=E,
-                                      steps_per_call=per_call,
-                                      run_name=run_name(task, "mjx", args.seeds), **common))
+    for algo in args.algos:
+        common = {**budget, "algo": algo,
+                  **({"hidden": tuple(args.hidden)} if algo == "mtsac" else {}),
+                  **overrides[algo]}
+        # The port makes E times the method's updates per vector step (one per transition).
+        updates = resolve(Config(env="mt1-mjx", **common)).updates_per_step
+        for task in args.tasks:
+            for backend in args.backends:
+                if backend == "cpu":
+                    configs += [Config(env="mt1", mt1_task=task, seed=s,
+                                       run_name=run_name(task, "cpu", [s], algo), **common)
+                                for s in args.seeds]
+                else:
+                    configs.append(Config(env="mt1-mjx", mt1_task=task, seeds=tuple(args.seeds),
+                                          envs_per_task=E, updates_per_step=E * updates,
+                                          steps_per_call=per_call,
+                                          run_name=run_name(task, "mjx", args.seeds, algo),
+                                          **common))
     return configs
 
 
@@ -110,6 +152,16 @@ def evaluations(run_dir: str) -> dict:
     return out
 
 
+def run_dir(args, name: str) -> str:
+    """The run's folder in ``--out-dir``, or its record in ``--results-dir`` when only that
+    exists (a run of an earlier session whose folder is gone)."""
+    here = os.path.join(args.out_dir, name)
+    record = os.path.join(args.results_dir, "runs", name) if args.results_dir else None
+    if not os.path.isdir(here) and record and os.path.isfile(os.path.join(record, SUMMARY)):
+        return record
+    return here
+
+
 def finish(args) -> int:
     """Continue each task's early-stopped runs to the task's latest stop; write the tables."""
     from mtrl_jax.config import Config
@@ -117,8 +169,7 @@ def finish(args) -> int:
     configs = run_configs(args)
     results = {}
     for task in args.tasks:
-        dirs = {c.run_name: os.path.join(args.out_dir, c.run_name) for c in configs
-                if c.mt1_task == task}
+        dirs = {c.run_name: run_dir(args, c.run_name) for c in configs if c.mt1_task == task}
         missing = [d for d in dirs.values() if RunFolder(d).read_summary() is None]
         if missing:
             print(f"{task}: runs not finished: {', '.join(missing)}; reported up to their last "
@@ -129,7 +180,8 @@ def finish(args) -> int:
         steps = {name: RunFolder(d).read_summary()["env_steps"] for name, d in dirs.items()}
         stop = max(steps.values())
         for name, d in dirs.items():
-            if steps[name] < stop and not args.no_extend:
+            recorded = d != os.path.join(args.out_dir, name)       # no checkpoint to continue
+            if steps[name] < stop and not args.no_extend and not recorded:
                 os.remove(RunFolder(d).file(SUMMARY))
                 run(Config(resume=d, total_steps=stop, early_stop_min_steps=stop))
         results[task] = {name: evaluations(d) for name, d in dirs.items()}
@@ -142,32 +194,40 @@ def finish(args) -> int:
     return 0
 
 
+def method_and_backend(task: str, name: str) -> tuple[str, str]:
+    """(algo, backend) of a :func:`run_name`."""
+    parts = name[len(task) + 1:].split("-")
+    return ("mtsac", parts[0]) if len(parts) == 2 else (parts[0], parts[1])
+
+
 def table_rows(results: dict) -> list:
-    """Rows task, backend, env_steps, per-seed success, mean."""
+    """Rows task, algo, backend, env_steps, per-seed success, mean."""
     rows = []
     for task, runs in results.items():
         for name, per_seed in runs.items():
-            backend = "cpu" if "-cpu-" in name else "mjx"
+            algo, backend = method_and_backend(task, name)
             for seed, curve in per_seed.items():
                 for step, value in curve.items():
-                    rows.append(dict(task=task, backend=backend, seed=int(seed),
+                    rows.append(dict(task=task, algo=algo, backend=backend, seed=int(seed),
                                      env_steps=int(step), success=value))
     return rows
 
 
 def markdown_table(results: dict) -> str:
-    """Task x backend x evaluation step: success per seed and their mean."""
+    """Task x method x backend x evaluation step: success per seed and their mean."""
     rows = table_rows(results)
     seeds = sorted({r["seed"] for r in rows})
-    lines = ["| task | backend | env steps | " + " | ".join(f"seed {s}" for s in seeds)
-             + " | mean |", "|---|---|---|" + "---|" * (len(seeds) + 1)]
-    keys = sorted({(r["task"], r["backend"], r["env_steps"]) for r in rows})
-    for task, backend, step in keys:
+    lines = ["| task | method | backend | env steps | " + " | ".join(f"seed {s}" for s in seeds)
+             + " | mean |", "|---|---|---|---|" + "---|" * (len(seeds) + 1)]
+    keys = sorted({(r["task"], r["algo"], r["backend"], r["env_steps"]) for r in rows})
+    for key in keys:
         vals = {r["seed"]: r["success"] for r in rows
-                if (r["task"], r["backend"], r["env_steps"]) == (task, backend, step)}
+                if (r["task"], r["algo"], r["backend"], r["env_steps"]) == key}
         cells = [f"{vals[s]:.2f}" if s in vals else "-" for s in seeds]
         mean = sum(vals.values()) / len(vals)
-        lines.append(f"| {task} | {backend} | {step:,} | " + " | ".join(cells) + f" | {mean:.3f} |")
+        task, algo, backend, step = key
+        lines.append(f"| {task} | {algo} | {backend} | {step:,} | " + " | ".join(cells)
+                     + f" | {mean:.3f} |")
     return "\n".join(lines)
 
 
@@ -181,10 +241,10 @@ def write_results(args, results: dict) -> None:
     for task in results:
         kept = []
         for name in results[task]:
-            src, dst = os.path.join(args.out_dir, name), os.path.join(args.results_dir, "runs", name)
+            src, dst = run_dir(args, name), os.path.join(args.results_dir, "runs", name)
             os.makedirs(dst, exist_ok=True)
             for f in (CONFIG, EVALS, SUMMARY, EVAL_TABLE):
-                if os.path.exists(os.path.join(src, f)):
+                if os.path.exists(os.path.join(src, f)) and src != dst:
                     shutil.copy(os.path.join(src, f), dst)
             if RunFolder(src).read_summary() is None:
                 last = max(max(curve) for curve in results[task][name].values())

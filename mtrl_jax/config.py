@@ -60,8 +60,8 @@ class Config:
     """Replay capacity over all tasks, split evenly into one ring per task."""
     warmup_steps: int | None = None
     """Transitions collected with uniform random actions before the first update."""
-    updates_per_step: int = 1
-    """Gradient steps per vector-env step (one step of every env)."""
+    updates_per_step: int | None = None
+    """Gradient steps per vector-env step (one step of every env) (None: 1; the brc preset: 2)."""
     envs_per_task: int | None = None
     """Parallel envs per task (device envs; the CPU Meta-World env has one per task)."""
     steps_per_call: int | None = None
@@ -72,18 +72,30 @@ class Config:
     """Hidden widths of MLP-style networks (MT-SAC/MH-SAC: 400 400 400)."""
     lr: float | None = None
     """Adam learning rate of actor and critics (papers: 3e-4)."""
+    weight_decay: float | None = None
+    """Decoupled weight decay of the actor's, critics' and shared parameters' optimiser (AdamW)
+    (None: 0, plain Adam; the brc preset: 1e-4)."""
     alpha_lr: float | None = None
     """Temperature learning rate (3e-4; PaCo and D2R 1e-4)."""
     gamma: float = 0.99
     tau: float = 0.005
-    init_alpha: float = 1.0
+    init_alpha: float | None = None
+    """Initial temperature (None: 1; the brc preset: 0.1)."""
     target_entropy: float | None = None
-    """Per-task target entropy; None = -|A|."""
+    """Per-task target entropy; None = -target_entropy_scale |A|."""
+    target_entropy_scale: float | None = None
+    """The default target entropy is -target_entropy_scale |A| (None: 1; the brc preset: 0.5)."""
+    shared_temperature: bool | None = None
+    """One temperature for all tasks, trained on the sum of the tasks' temperature losses
+    (None: off, one per task; the brc preset: on)."""
+    alpha_b1: float | None = None
+    """Adam beta1 of the temperature optimiser (None: 0.9; the brc preset: 0.5)."""
     grad_clip: float | None = None
     """Global-norm gradient clipping per parameter group; None = off (method default)."""
     task_weighting: bool | None = None
     """Reweight task losses by softmax(-log_alpha) * T (SM and D2R: on)."""
-    log_std_min: float = -20.0
+    log_std_min: float | None = None
+    """Lower clip of the actor's log std (None: -20; the brc preset: -10, BRC's range)."""
     log_std_max: float = 2.0
 
     # --- gradient combiners and the 2025 recipe (DESIGN.md section 12) -----------------------
@@ -94,11 +106,13 @@ class Config:
     """GradNorm's asymmetry alpha."""
     gradnorm_lr: float = 3e-4
     """Adam learning rate of GradNorm's task weights."""
-    reward_scaling: Literal["none", "ars"] | None = None
+    reward_scaling: Literal["none", "ars", "brc"] | None = None
     """Per-task reward scales in the critic target: ARS (Cho et al. 2025), c_k = max_j |mean_j| /
     max(|mean_k|, 0.01) over each task's buffer rewards (ARS's formula for Meta-World's
-    non-negative rewards), set at the first update after the warm-up and after each reset
-    (None: none; the ars preset: ars)."""
+    non-negative rewards), set at the first update after the warm-up and after each reset; or
+    BRC (Nauman et al. 2025), rewards divided by (max(G_max, |G_min|) - alpha H_target / (2 (1 -
+    gamma))) / v_max from the running range of each task's discounted episode returns, updated
+    at every episode end (None: none; the ars preset: ars; the brc preset: brc)."""
     resets: int | None = None
     """Resets of actor, critics, targets, temperatures and every optimiser state (the buffer is
     kept), evenly spaced over the run as ARS spaces them: every ceil(B / (1000 (N + 1))) x 1000
@@ -106,9 +120,10 @@ class Config:
     MT50, 1 on point-mt)."""
     reset_updates: int = 1000
     """Gradient steps on the buffer right after a reset, before collecting resumes."""
-    critic_loss: Literal["mse", "categorical"] = "mse"
+    critic_loss: Literal["mse", "categorical"] | None = None
     """The squared TD error, or BRC's cross-entropy against the target distribution projected
-    on a fixed support (the actor then maximises the critics' mean expected value)."""
+    on a fixed support (the actor then maximises the critics' mean expected value) (None: mse;
+    the brc preset: categorical)."""
     critic_bins: int = 101
     """Atoms of the categorical critic's support."""
     v_max: float = 10.0
@@ -119,7 +134,8 @@ class Config:
     Xavier-normal init), or a BroNet (BRC) of --critic-blocks residual blocks of --critic-width
     (None: method; the ars preset: mlp)."""
     critic_width: int | None = None
-    """Width of an mlp or bronet critic (None: bronet 4096, mlp hidden[-1]; point-mt bronet 256)."""
+    """Width of an mlp or bronet critic, and of the brc preset's (None: bronet 4096, mlp
+    hidden[-1]; point-mt bronet 256)."""
     critic_blocks: int | None = None
     """Residual blocks of a bronet critic (None: 2), layers of an mlp critic (None: len(hidden))."""
     actor_torso: Literal["method", "mlp", "bronet"] | None = None
@@ -224,6 +240,10 @@ class Config:
     """One scalar gamma and beta per encoder layer (metaworld-algorithms) instead of one per unit
     (Perez et al. 2018)."""
 
+    # --- BRC -----------------------------------------------------------------------------------
+    brc_embed_dim: int = 32
+    """Size of BRC's unit-norm task embedding."""
+
     # --- QMP -----------------------------------------------------------------------------------
     qmp_with: str | None = None
     """Network shared by the QMP policies (mhsac, sm, paco, d2r); None = separate networks."""
@@ -262,9 +282,12 @@ ENV_DEFAULTS: dict[str, dict] = {
                      alpha_lr=3e-4),
 }
 
-# The recipe's switches when neither the method (the ars preset) nor the command line sets them.
+# The fields a preset (ars, brc) changes, when neither the method nor the command line sets them.
 RECIPE_DEFAULTS = dict(reward_scaling="none", resets=0, critic_torso="method",
-                       actor_torso="method", torso_activation="relu", layernorm=False)
+                       actor_torso="method", torso_activation="relu", layernorm=False,
+                       critic_loss="mse", updates_per_step=1, weight_decay=0.0, init_alpha=1.0,
+                       target_entropy_scale=1.0, shared_temperature=False, alpha_b1=0.9,
+                       log_std_min=-20.0)
 
 
 def resolve(cfg: Config, num_tasks: int | None = None) -> Config:

@@ -19,7 +19,7 @@ from mtrl_jax.config import Config
 from mtrl_jax.engine import Progress, crossed, eval_key, phase_name
 from mtrl_jax.host_loop import HostCarry, host_step, make_host_pieces
 from mtrl_jax.run_folder import RunFolder
-from mtrl_jax.train import (TrainState, empty_stats, episode_metrics, is_reset_step,
+from mtrl_jax.train import (TrainState, episode_metrics, initial_stats, is_reset_step,
                             make_device_evaluate, make_train, reset_counts, transition_example)
 
 def make_program(cfg: Config, traced: tuple[str, ...], env, build_sac):
@@ -136,7 +136,8 @@ class HostRows:
         example = transition_example(env.obs_dim, env.act_dim, sac.networks.store_spec)
         _, obs = env.reset()
         self.carry = HostCarry(sac.init(k_sac), buffer_init(example, T, cfg.buffer_size // T),
-                               jnp.asarray(obs), k_loop, 0, empty_stats(T, E))
+                               jnp.asarray(obs), k_loop, 0,
+                               initial_stats(cfg, T, E, env.max_episode_steps))
         self.sac_key = k_sac
         self.updates, self._shown = 0, None
 
@@ -147,8 +148,12 @@ class HostRows:
     def restore(self, folder: RunFolder) -> int:
         c = self.carry
         state = folder.restore_checkpoint(self.states([slice(0, 1)])[0])
+        # The envs restart their episodes: BRC's return range is kept, its running histories not.
+        returns = (None if state.stats.returns is None else
+                   state.stats.returns._replace(rewards=c.stats.returns.rewards,
+                                                count=c.stats.returns.count))
         self.carry = HostCarry(state.sac, state.buffer, c.obs, state.key, int(state.env_steps),
-                               c.stats)
+                               c.stats._replace(returns=returns))
         return self.env_steps
 
     def chunk(self, progress: Progress) -> dict:
@@ -167,7 +172,7 @@ class HostRows:
                 reset_key = jax.random.fold_in(jax.random.fold_in(self.carry.key, 2),
                                                self.env_steps)
                 self.carry = self.carry._replace(sac=self.pieces.reset(
-                    self.carry.buffer, reset_key, self.sac_key))
+                    self.carry.buffer, reset_key, self.sac_key, self.carry.sac.reward_scale))
                 self.updates += cfg.reset_updates
             if phase != self._shown:
                 progress.phase(phase)

@@ -26,7 +26,7 @@ import numpy as np
 
 from mtrl_jax.agents.sac import SAC, SACState
 from mtrl_jax.buffer import ReplayBuffer
-from mtrl_jax.train import EpisodeStats, make_learner, update_stats
+from mtrl_jax.train import EpisodeStats, make_learner
 
 
 class HostPieces(NamedTuple):
@@ -35,8 +35,9 @@ class HostPieces(NamedTuple):
     select_action: Callable  # (sac, obs (T, E, d), key, env_steps) -> (action (T, E, A), aux)
     update: Callable         # (sac, buffer, key, env_steps) -> (sac, info); sac is donated
     store: Callable          # (buffer, obs, action, StepOut, aux) -> buffer; buffer is donated
-    stats: Callable          # (EpisodeStats, reward, success, ended) -> EpisodeStats
-    reset: Callable          # (buffer, key, sac_key) -> sac: a fresh state and its updates
+    observe: Callable        # (EpisodeStats, log_alpha, reward, success, terminated, truncated)
+                             #   -> (EpisodeStats, BRC's reward scales or None)
+    reset: Callable          # (buffer, key, sac_key, reward_scale) -> sac: fresh, then updated
 
 
 class HostCarry(NamedTuple):
@@ -63,7 +64,7 @@ def make_host_pieces(cfg, sac: SAC) -> HostPieces:
                                                              env_steps))
 
     return HostPieces(jax.jit(act), jax.jit(update, donate_argnums=0),
-                      jax.jit(store, donate_argnums=0), jax.jit(update_stats),
+                      jax.jit(store, donate_argnums=0), jax.jit(learner.observe),
                       jax.jit(learner.reset))
 
 
@@ -80,6 +81,9 @@ def host_step(pieces: HostPieces, env, carry: HostCarry, learn: bool, overlap: b
             jax.block_until_ready(sac_state)
     _, out = env.step(None, host_action)
     buffer = pieces.store(carry.buffer, carry.obs, action, out, aux)
-    stats = pieces.stats(carry.stats, out.reward, out.success, out.truncated | out.terminated)
+    stats, scale = pieces.observe(carry.stats, sac_state.log_alpha, out.reward, out.success,
+                                  out.terminated, out.truncated)
+    if scale is not None:
+        sac_state = sac_state._replace(reward_scale=scale)
     steps = carry.env_steps + env.num_tasks * env.envs_per_task
     return HostCarry(sac_state, buffer, jnp.asarray(out.obs), carry.key, steps, stats), out, info, aux

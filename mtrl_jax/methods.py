@@ -127,6 +127,29 @@ def build_film(cfg: Config, spec: EnvSpec) -> Method:
                                      critic_out=critic_outputs(cfg)))
 
 
+def build_brc(cfg: Config, spec: EnvSpec) -> Method:
+    """BRC's networks: BroNet critic and actor reading the critic's unit-norm task embedding
+    (the shared module, trained by the critic loss only; no one-hot)."""
+    from mtrl_jax.nets import bronet
+    T, dim = spec.num_tasks, cfg.brc_embed_dim
+    critic = bronet.make_bronet(spec.obs_dim + spec.act_dim, T, critic_outputs(cfg),
+                                cfg.critic_width, cfg.critic_blocks, task_input="embedding",
+                                embedding_dim=dim)
+    actor = bronet.make_bronet(spec.obs_dim, T, 2 * spec.act_dim, cfg.actor_width,
+                               cfg.actor_blocks, task_input="embedding",
+                               embedding_trainable=False, embedding_dim=dim)
+    return Method(Networks(actor, critic, bronet.task_embedding(T, dim)))
+
+
+def brc_sizes(cfg: Config) -> dict:
+    """The unset BroNet widths and blocks of the brc preset (point-mt: scaled down)."""
+    from mtrl_jax.config import BRONET_POINT_MT_SIZES, BRONET_SIZES
+    sizes = BRONET_POINT_MT_SIZES if cfg.env == "point-mt" else BRONET_SIZES
+    return {f"{role}_{name}": value for role in ("critic", "actor")
+            for name, value in zip(("width", "blocks"), sizes[role])
+            if getattr(cfg, f"{role}_{name}") is None}
+
+
 def build_qmp(cfg: Config, spec: EnvSpec) -> Method:
     """Separate per-task networks (the paper's main runs), or ``--qmp-with``'s network and its
     hooks, with the mixture as the collect strategy."""
@@ -165,10 +188,29 @@ METHODS: dict[str, MethodEntry] = {
     "ars": MethodEntry(build_mtsac, {**MLP_MT10, "hidden": (400,) * 4, "critic_torso": "mlp",
                                      "torso_activation": "tanh", "layernorm": True,
                                      "reward_scaling": "ars", "resets": 4},
-                       env_defaults={"mt10": dict(batch_size=1000),
+                       env_defaults={"mt1": dict(batch_size=100), "mt1-mjx": dict(batch_size=100),
+                                     "mt10": dict(batch_size=1000),
+                                     "mt10-mjx": dict(batch_size=1000),
                                      "mt50": dict(batch_size=5000, resets=6),
                                      # one reset in point-mt's 12k steps per task
                                      "point-mt": dict(batch_size=500, resets=1)}),
+    # BRC (Nauman et al. 2025): BroNet critic 4096 x 2 blocks and actor 256 x 1 on a 32-d task
+    # embedding, categorical critic, BRC reward scaling, AdamW, one temperature, 2 updates per
+    # step, batch 1024 (the nearest multiple of the task count), 5,000 random steps per task.
+    "brc": MethodEntry(build_brc, dict(lr=3e-4, alpha_lr=3e-4, task_weighting=False,
+                                       critic_loss="categorical", reward_scaling="brc",
+                                       weight_decay=1e-4, updates_per_step=2, init_alpha=0.1,
+                                       target_entropy_scale=0.5, shared_temperature=True,
+                                       alpha_b1=0.5, log_std_min=-10.0),
+                       env_defaults={"mt1": dict(batch_size=1024, warmup_steps=5_000),
+                                     "mt1-mjx": dict(batch_size=1024, warmup_steps=5_000),
+                                     "mt10": dict(batch_size=1020, warmup_steps=50_000),
+                                     "mt10-mjx": dict(batch_size=1020, warmup_steps=50_000),
+                                     "mt50": dict(batch_size=1000, warmup_steps=250_000),
+                                     # scaled down: the categorical critic's 101 outputs
+                                     # double a small critic's cost
+                                     "point-mt": dict(critic_width=128, actor_width=64)},
+                       derived=brc_sizes),
     "qmp": MethodEntry(build_qmp, {**MLP_MT10, "hidden": (256, 256)}),   # QMP paper, Table 1
 }
 

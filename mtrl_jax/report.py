@@ -161,11 +161,13 @@ def method_key(config: dict) -> tuple:
 
 
 def method_labels(configs: list[dict]) -> list[str]:
-    """``algo`` plus ``field=value`` for every field that differs between the configs."""
+    """``algo`` plus ``field=value`` for every field that differs between the configs of that
+    algo (methods of different algos differ in their presets' fields: the algo names them)."""
     keys = sorted({k for c in configs for k in c} - set(NON_METHOD_FIELDS) - {"algo"})
-    differing = [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
     labels = []
     for c in configs:
+        same = [o for o in configs if o.get("algo") == c.get("algo")]
+        differing = [k for k in keys if len({json.dumps(o.get(k)) for o in same}) > 1]
         extra = " ".join(f"{k}={_short(c.get(k))}" for k in differing)
         labels.append(f"{c.get('algo', '?')} {extra}".strip())
     return labels

@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mtrl_jax.agents.reward_scaling import ars_scales
-from mtrl_jax.agents.sac import SAC, SACState, task_onehots
+from mtrl_jax.agents.reward_scaling import ars_scales, brc_denominator, brc_init, brc_step
+from mtrl_jax.agents.sac import SAC, SACState, default_target_entropy, task_onehots
 from mtrl_jax.buffer import ReplayBuffer, buffer_add, buffer_init, stratified_sample
 from mtrl_jax.envs.base import rollout_success
 
@@ -30,6 +30,7 @@ class EpisodeStats(NamedTuple):
     done: jax.Array            # (T,) episodes finished since the last reset of the stats
     done_success: jax.Array    # (T,) of which succeeded
     done_return: jax.Array     # (T,) summed returns of the finished episodes
+    returns: Any = None        # BRCStats of --reward-scaling brc (kept for the run), else None
 
 
 class TrainState(NamedTuple):
@@ -77,18 +78,30 @@ def transition_example(obs_dim: int, act_dim: int, store_spec: dict) -> dict:
             "stored": {k: jnp.zeros(shape, dtype) for k, (shape, dtype) in store_spec.items()}}
 
 
-def empty_stats(num_tasks: int, envs_per_task: int) -> EpisodeStats:
+def empty_stats(num_tasks: int, envs_per_task: int, returns_horizon: int | None = None
+                ) -> EpisodeStats:
+    """Zero stats; with ``returns_horizon`` (the episode length) also BRC's return range."""
     z = jnp.zeros((num_tasks, envs_per_task))
     t = jnp.zeros((num_tasks,))
-    return EpisodeStats(z, z.astype(bool), t, t, t)
+    returns = (None if returns_horizon is None
+               else brc_init(num_tasks, envs_per_task, returns_horizon))
+    return EpisodeStats(z, z.astype(bool), t, t, t, returns)
+
+
+def initial_stats(cfg, num_tasks: int, envs_per_task: int, max_episode_steps: int
+                  ) -> EpisodeStats:
+    """The stats a run starts from: with BRC's return range under --reward-scaling brc."""
+    return empty_stats(num_tasks, envs_per_task,
+                       max_episode_steps if cfg.reward_scaling == "brc" else None)
 
 
 def update_stats(stats: EpisodeStats, reward, success, ended) -> EpisodeStats:
     ep_return = stats.ep_return + reward
     ep_success = stats.ep_success | success
-    return EpisodeStats(jnp.where(ended, 0.0, ep_return), ep_success & ~ended,
-                        stats.done + ended.sum(1), stats.done_success + (ep_success & ended).sum(1),
-                        stats.done_return + jnp.where(ended, ep_return, 0.0).sum(1))
+    return stats._replace(
+        ep_return=jnp.where(ended, 0.0, ep_return), ep_success=ep_success & ~ended,
+        done=stats.done + ended.sum(1), done_success=stats.done_success + (ep_success & ended).sum(1),
+        done_return=stats.done_return + jnp.where(ended, ep_return, 0.0).sum(1))
 
 
 def episode_metrics(stats: EpisodeStats) -> dict:
@@ -148,10 +161,24 @@ def make_learner(cfg, sac: SAC):
         """``updates_per_step`` SAC updates on fresh stratified batches; mean metrics."""
         return many_updates(sac_state, buffer, key, cfg.updates_per_step)
 
-    def reset(buffer, key, sac_key):
+    target_entropy = default_target_entropy(cfg, sac.act_dim)
+
+    def observe(stats, log_alpha, reward, success, terminated, truncated):
+        """Fold one vector-env step (T, E) into the episode stats; returns (stats, the (T,)
+        reward scales of --reward-scaling brc from the updated return range, else None)."""
+        new = update_stats(stats, reward, success, terminated | truncated)
+        if cfg.reward_scaling != "brc":
+            return new, None
+        returns = brc_step(stats.returns, reward, terminated, truncated, cfg.gamma)
+        denominator = brc_denominator(returns.g_min, returns.g_max, jnp.exp(log_alpha),
+                                      cfg.gamma, target_entropy, cfg.v_max)
+        return new._replace(returns=returns), 1.0 / denominator
+
+    def reset(buffer, key, sac_key, reward_scale):
         """A fresh SAC state from ``sac_key`` (params, targets, temperatures, every optimiser
-        state), then ``reset_updates`` updates on the kept buffer."""
-        fresh = sac.init(sac_key)
+        state) keeping ``reward_scale`` (T,), then ``reset_updates`` updates on the kept
+        buffer (ARS's scales are recomputed at the fresh state's first update)."""
+        fresh = sac.init(sac_key)._replace(reward_scale=reward_scale)
         if cfg.reset_updates == 0:
             return fresh
         return many_updates(fresh, buffer, key, cfg.reset_updates)[0]
@@ -163,7 +190,7 @@ def make_learner(cfg, sac: SAC):
         return jax.lax.cond(env_steps >= max(cfg.warmup_steps, 1), updates, skip,
                             sac_state, buffer, key)
 
-    return Learner(select_action, store, learn, collect, updates, reset)
+    return Learner(select_action, store, learn, collect, updates, reset, observe)
 
 
 class Learner(NamedTuple):
@@ -174,7 +201,9 @@ class Learner(NamedTuple):
     learn: Any           # (sac, buffer, key, env_steps) -> (sac, info); nothing in the warm-up
     collect: Any         # the method's collect function
     updates: Any         # (sac, buffer, key) -> (sac, info): updates_per_step updates
-    reset: Any           # (buffer, key, sac_key) -> sac: a fresh state and its reset updates
+    reset: Any           # (buffer, key, sac_key, reward_scale) -> sac: a fresh state, updated
+    observe: Any         # (stats, log_alpha, reward, success, terminated, truncated)
+                         #   -> (stats, reward_scale (T,) or None)
 
 
 def make_train(cfg, env, sac: SAC):
@@ -189,7 +218,8 @@ def make_train(cfg, env, sac: SAC):
         env_state, obs = env.reset(k_env)
         buffer = buffer_init(example, T, cfg.buffer_size // T)
         return TrainState(sac.init(k_sac), buffer, env_state, obs, k_loop,
-                          jnp.zeros((), jnp.int32), empty_stats(T, E), k_sac)
+                          jnp.zeros((), jnp.int32),
+                          initial_stats(cfg, T, E, env.max_episode_steps), k_sac)
 
     def env_step(start_steps, ts: TrainState, i):
         key, k_act, k_env, k_learn, *k_reset = jax.random.split(ts.key,
@@ -204,10 +234,14 @@ def make_train(cfg, env, sac: SAC):
             # for every vmapped row, so the reset stays a branch and is not computed per step.
             after = start_steps + (i + 1) * T * E
             sac_state = jax.lax.cond(is_reset_step(cfg, T, after - T * E, after),
-                                     lambda: learner.reset(buffer, k_reset[0], ts.sac_key),
+                                     lambda: learner.reset(buffer, k_reset[0], ts.sac_key,
+                                                           sac_state.reward_scale),
                                      lambda: sac_state)
         sac_state, info = learner.learn(sac_state, buffer, k_learn, env_steps)
-        stats = update_stats(ts.stats, out.reward, out.success, out.truncated | out.terminated)
+        stats, scale = learner.observe(ts.stats, sac_state.log_alpha, out.reward, out.success,
+                                       out.terminated, out.truncated)
+        if scale is not None:
+            sac_state = sac_state._replace(reward_scale=scale)
         ts = TrainState(sac_state, buffer, env_state, out.obs, key, env_steps, stats, ts.sac_key)
         return ts, (info, aux.get("stats", {}), env_steps >= cfg.warmup_steps)
 

@@ -15,10 +15,11 @@ def test_sections_merge_into_one_table_with_failures_named(tmp_path, capsys):
                                   "layouts 0 40\n")
     (d / "device.log").write_text("NVIDIA H200 0.11.2 1\n")
     (d / "update_throughput.log").write_text(
-        "device: x\n\n| algo | ms/update (call) | updates/s (call) | updates/s (scan) | x MT-SAC |"
-        " params | GFLOP/update | efficiency |\n|---|---|---|---|---|---|---|---|\n"
-        "| mtsac | 2.0 | 500.00 | 610.50 | 1.00 | 1 | 13.9 | 5% |\n"
-        "| paco | 3.0 | 333.00 | 400.25 | 1.53 | 5 | 14.2 | 4% |\n")
+        "device: x\n\n| algo | batch | ms/update (call) | updates/s (call) | updates/s (scan) | "
+        "x MT-SAC | updates/step | x MT-SAC per env step | params | GFLOP/update | efficiency |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| mtsac | 1280 | 2.0 | 500.00 | 610.50 | 1.00 | 1 | 1.00 | 1 | 13.9 | 5% |\n"
+        "| paco | 1280 | 3.0 | 333.00 | 400.25 | 1.53 | 1 | 1.53 | 5 | 14.2 | 4% |\n")
     (d / "env_one_task.log").write_text(
         "| tasks | E per task | build s | compile s (cache hit) | step ms | physics-step ms | "
         "env-steps/s | vs CPU Meta-World |\n|---|---|---|---|---|---|---|---|\n"
@@ -33,6 +34,10 @@ def test_sections_merge_into_one_table_with_failures_named(tmp_path, capsys):
     (run_dir / "eval.jsonl").write_text(json.dumps({"env_steps": 160000, "seed": 0,
                                                     "eval_success": 0.125}) + "\n")
     (run_dir / "summary.json").write_text(json.dumps({"env_steps": 480000, "wall_s": 100.0}))
+    brc_dir = d / "runs" / "mt10-mjx-brc"
+    brc_dir.mkdir(parents=True)
+    (brc_dir / "eval.jsonl").write_text(json.dumps({"env_steps": 120000, "seed": 0,
+                                                    "eval_success": 0.25}) + "\n")
     assert gpu_table.main([str(d)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("| check | setting | figure | section |")
@@ -42,5 +47,6 @@ def test_sections_merge_into_one_table_with_failures_named(tmp_path, capsys):
     assert "E = 1024 per task | 204,800 env-steps/s, step 5.0 ms, compile 40.0 (no) s" in text
     assert "MJX env, MT10" in text and "time limit after 120 s: still compiling MT10" in text
     assert "mean success 0.125" in text and "4,800 env-steps/s" in text
+    assert "| mt10-mjx brc training | 120,000 env steps | mean success 0.250 | not run |" in text
     assert ("| layouts (MT10 shapes) | twin critics: loop / vmap (agents.sac), paco update | "
             "plain / library 0.75 (2.0 vs 1.5 ms) | ok, 40 s |") in text

@@ -23,7 +23,7 @@ from mtrl_jax.logging import RunLogger
 from mtrl_jax.envs.base import EnvSpec
 from mtrl_jax.methods import make_agent
 from mtrl_jax.run_folder import RunFolder
-from mtrl_jax.train import empty_stats, make_train, transition_example
+from mtrl_jax.train import initial_stats, make_train, transition_example
 
 
 OBS, ACT = 39, 4
@@ -70,7 +70,8 @@ def pieces_and_carry(cfg, env):
     _, obs = env.reset()
     carry = HostCarry(sac.init(jax.random.PRNGKey(0)),
                       buffer_init(example, env.num_tasks, cfg.buffer_size // env.num_tasks),
-                      jnp.asarray(obs), jax.random.PRNGKey(1), 0, empty_stats(env.num_tasks, 1))
+                      jnp.asarray(obs), jax.random.PRNGKey(1), 0,
+                      initial_stats(cfg, env.num_tasks, 1, env.max_episode_steps))
     return sac, make_host_pieces(cfg, sac), carry
 
 
@@ -94,6 +95,27 @@ def test_store_and_update_donate_their_state_and_the_loop_writes_the_buffer():
     # the sequential form gives the same state as the overlapped one
     a = host_step(pieces, env, carry, learn=True, overlap=False)[0]
     assert int(a.sac.steps) == 2
+
+
+class TruncatingHostEnv(SlowHostEnv):
+    """Reward 1 per step; every episode is truncated after 3 steps."""
+
+    def step(self, state, action, key=None):
+        _, out = super().step(state, action, key)
+        return None, out._replace(truncated=np.full((self.num_tasks, 1), self.steps % 3 == 0))
+
+
+def test_the_host_loop_sets_brc_scales_at_episode_ends():
+    """Truncated reward-1 episodes bootstrap mean(r) / (1 - gamma) = 100, so every V_t = 100;
+    with alpha 1 and H_target = -4 the divisor is (100 + 4 / (2 * 0.01)) / 10 = 30."""
+    env = TruncatingHostEnv()
+    cfg = tiny_cfg(reward_scaling="brc")
+    _, pieces, carry = pieces_and_carry(cfg, env)
+    for _ in range(2):
+        carry = host_step(pieces, env, carry, learn=False)[0]
+    np.testing.assert_array_equal(np.asarray(carry.sac.reward_scale), [1.0, 1.0])
+    carry = host_step(pieces, env, carry, learn=False)[0]
+    np.testing.assert_allclose(np.asarray(carry.sac.reward_scale), [1 / 30, 1 / 30], rtol=1e-5)
 
 
 def test_device_training_chunk_copies_no_buffer_sized_array():

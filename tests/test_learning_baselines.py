@@ -28,3 +28,4 @@ def test_ars_learns_the_point_mt_suite():
     on point-mt)."""
     summary = train_point_mt("ars")
     assert summary["mean_success"] >= 0.9, summary["eval_success"]
+

@@ -206,3 +206,10 @@ def test_report_reads_a_real_run_folder(tmp_path):
     np.testing.assert_allclose(m["final"]["iqm"], scipy.stats.trim_mean(final, 0.25, None),
                                atol=1e-6)
     assert m["curve"]["steps"] == [100, 200] and m["seeds"] == [0, 1]
+
+
+def test_methods_of_different_algos_are_named_by_their_algo():
+    from mtrl_jax.report import method_labels
+    configs = [{"algo": "mtsac", "lr": 1e-3, "hidden": [256]}, {"algo": "mtsac", "lr": 3e-4,
+               "hidden": [256]}, {"algo": "brc", "lr": 3e-4, "hidden": [64]}]
+    assert method_labels(configs) == ["mtsac lr=0.001", "mtsac lr=0.0003", "brc"]

@@ -45,13 +45,14 @@ def test_a_reset_is_a_fresh_init_followed_by_its_updates():
     init, chunk = make_train(cfg, env, sac)
     ts = jax.jit(init)(jax.random.key(0))
     ts, _ = jax.jit(chunk)(ts)                                   # 2500 transitions, buffer filled
-    fresh = make_learner(cfg, sac).reset(ts.buffer, jax.random.key(1), ts.sac_key)
+    fresh = make_learner(cfg, sac).reset(ts.buffer, jax.random.key(1), ts.sac_key,
+                                         ts.sac.reward_scale)
     for a, b in zip(jax.tree.leaves(fresh), jax.tree.leaves(sac.init(ts.sac_key))):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert int(ts.sac.steps) > 0 and int(fresh.steps) == 0
     cfg = cfg.replace(reset_updates=6)
     trained = jax.jit(make_learner(cfg, make_agent(cfg, spec_of(env))).reset)(
-        ts.buffer, jax.random.key(1), ts.sac_key)
+        ts.buffer, jax.random.key(1), ts.sac_key, ts.sac.reward_scale)
     assert int(trained.steps) == 6
     moved = [not np.array_equal(np.asarray(a), np.asarray(b))
              for a, b in zip(jax.tree.leaves(trained.actor), jax.tree.leaves(fresh.actor))]

@@ -21,6 +21,8 @@ loop, ``mtrl_jax.train``) before any of this. The tasks are combined as
 (PaCo), both stop-gradient. With ``grad_combiner`` pcgrad or gradnorm, the gradients of the
 actor, critic and shared parameters are instead combined from each task's gradient of its own
 term (``agents.grad_combiners``), before clipping and Adam; the temperatures never use it.
+With ``shared_temperature`` (BRC) the T temperatures stay equal: one temperature trained on the
+tasks' summed temperature losses.
 
 As in brax's SAC, actor, critic and temperature losses are evaluated on the parameters at the
 start of the step (the actor loss sees the pre-update critic) and differentiated in one pass; the
@@ -55,6 +57,13 @@ class SACState(NamedTuple):
     combiner: Any             # the gradient combiner's state per parameter group ({} for most)
     reward_scale: jax.Array   # (T,) multiplies the sampled rewards (ones without reward scaling)
     steps: jax.Array          # int32 scalar: updates done
+
+
+def default_target_entropy(cfg, act_dim: int):
+    """``cfg.target_entropy``, or -target_entropy_scale |A| when it is None."""
+    if cfg.target_entropy is not None:
+        return cfg.target_entropy
+    return -cfg.target_entropy_scale * float(act_dim)
 
 
 class SAC(NamedTuple):
@@ -127,19 +136,23 @@ def task_onehots(num_tasks: int, n: int) -> jax.Array:
     return jnp.broadcast_to(jnp.eye(num_tasks)[:, None, :], (num_tasks, n, num_tasks))
 
 
-def make_optimizer(lr: float, grad_clip: float | None) -> optax.GradientTransformation:
-    adam = optax.adam(lr)
+def make_optimizer(lr: float, grad_clip: float | None, weight_decay=0.0,
+                   b1=0.9) -> optax.GradientTransformation:
+    """Adam (AdamW with a non-zero ``weight_decay``), after global-norm clipping if given. A
+    sweep may trace ``weight_decay``: a traced value always takes AdamW."""
+    plain = isinstance(weight_decay, (int, float)) and weight_decay == 0
+    adam = (optax.adam(lr, b1=b1) if plain
+            else optax.adamw(lr, b1=b1, weight_decay=weight_decay))
     return adam if grad_clip is None else optax.chain(optax.clip_by_global_norm(grad_clip), adam)
 
 
 def make_sac(networks: Networks, cfg, num_tasks: int, act_dim: int,
              hooks: SACHooks = SACHooks()) -> SAC:
-    """Build the SAC functions. ``cfg`` needs lr, alpha_lr, gamma, tau, init_alpha,
-    target_entropy, grad_clip, task_weighting, log_std_min, log_std_max (a resolved Config)."""
+    """Build the SAC functions from a resolved Config (the SAC and recipe fields)."""
     actor, critic = networks.actor, networks.critic
-    target_entropy = -float(act_dim) if cfg.target_entropy is None else cfg.target_entropy
-    net_opt = make_optimizer(cfg.lr, cfg.grad_clip)
-    alpha_opt = make_optimizer(cfg.alpha_lr, None)
+    target_entropy = default_target_entropy(cfg, act_dim)
+    net_opt = make_optimizer(cfg.lr, cfg.grad_clip, cfg.weight_decay)
+    alpha_opt = make_optimizer(cfg.alpha_lr, None, b1=cfg.alpha_b1)
     T = num_tasks
     is_categorical = cfg.critic_loss == "categorical"
     atoms = categorical.support(cfg.critic_bins, cfg.v_max) if is_categorical else None
@@ -320,6 +333,9 @@ def make_sac(networks: Networks, cfg, num_tasks: int, act_dim: int,
         critic_p = optax.apply_updates(state.critic, upd)
         upd, shared_opt = net_opt.update(g_shared, state.shared_opt, state.shared)
         shared = optax.apply_updates(state.shared, upd)
+        if cfg.shared_temperature:
+            # One temperature: the T equal entries move by the gradient of their sum.
+            g_alpha = jnp.broadcast_to(g_alpha.sum(), g_alpha.shape)
         upd, alpha_opt_state = alpha_opt.update(g_alpha, state.alpha_opt, state.log_alpha)
         log_alpha = optax.apply_updates(state.log_alpha, upd)
         target = jax.tree.map(lambda t, c: (1.0 - cfg.tau) * t + cfg.tau * c,
