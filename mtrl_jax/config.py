@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mtrl_jax.errors import ConfigError
-from mtrl_jax.methods import METHODS, QMP_NETWORKS, defaults_entry
+from mtrl_jax.methods import (BRONET_POINT_MT_SIZES, BRONET_SIZES, METHODS, QMP_NETWORKS,
+                              defaults_entry)
 from mtrl_jax.xla_cache import DEFAULT_CACHE
 
 ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx", "mt1-mjx")
@@ -318,10 +319,6 @@ def resolve(cfg: Config, num_tasks: int | None = None) -> Config:
     return out
 
 
-# Widths and blocks of a replaced torso: BRC's (critic 4096 x 2 blocks, actor 256 x 1 block),
-# on point-mt scaled down as the other methods' networks are.
-BRONET_SIZES = {"critic": (4096, 2), "actor": (256, 1)}
-BRONET_POINT_MT_SIZES = {"critic": (256, 1), "actor": (128, 1)}
 
 
 def torso_sizes(cfg: Config) -> dict:

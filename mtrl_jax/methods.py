@@ -127,6 +127,12 @@ def build_film(cfg: Config, spec: EnvSpec) -> Method:
                                      critic_out=critic_outputs(cfg)))
 
 
+# Widths and blocks of a BroNet torso: BRC's (critic 4096 x 2 blocks, actor 256 x 1 block), on
+# point-mt scaled down as the other methods' networks are.
+BRONET_SIZES = {"critic": (4096, 2), "actor": (256, 1)}
+BRONET_POINT_MT_SIZES = {"critic": (256, 1), "actor": (128, 1)}
+
+
 def build_brc(cfg: Config, spec: EnvSpec) -> Method:
     """BRC's networks: BroNet critic and actor reading the critic's unit-norm task embedding
     (the shared module, trained by the critic loss only; no one-hot)."""
@@ -143,7 +149,6 @@ def build_brc(cfg: Config, spec: EnvSpec) -> Method:
 
 def brc_sizes(cfg: Config) -> dict:
     """The unset BroNet widths and blocks of the brc preset (point-mt: scaled down)."""
-    from mtrl_jax.config import BRONET_POINT_MT_SIZES, BRONET_SIZES
     sizes = BRONET_POINT_MT_SIZES if cfg.env == "point-mt" else BRONET_SIZES
     return {f"{role}_{name}": value for role in ("critic", "actor")
             for name, value in zip(("width", "blocks"), sizes[role])
