@@ -184,7 +184,7 @@ def test_w_is_n01_and_shared_by_actor_and_critic():
 
 def sgd_grads(monkeypatch, method, cfg, state, batch, key):
     """The gradient the real SAC update applies: with SGD(lr=1) the step is params - grad."""
-    monkeypatch.setattr(sac_module, "make_optimizer", lambda lr, clip: optax.sgd(1.0))
+    monkeypatch.setattr(sac_module, "make_optimizer", lambda *args, **kwargs: optax.sgd(1.0))
     sac = make_sac(method.networks, cfg, T, ACT, method.hooks)
     new, info = jax.jit(sac.update)(state, batch, key)
     grads = jax.tree.map(lambda a, b: a - b, (state.actor, state.critic, state.shared),
