@@ -66,7 +66,7 @@ def test_only_the_task_changes_gamma_beta_and_the_output(per_layer):
     for rows, ref in ((same_g, gammas), (same_b, betas)):
         for x, r in zip(rows, ref):
             np.testing.assert_array_equal(x, jnp.broadcast_to(x[:1], x.shape))
-            np.testing.assert_allclose(x[0], r[2], rtol=1e-6)
+            np.testing.assert_allclose(x[0], r[2], rtol=1e-6, atol=1e-6)
     obs = jnp.broadcast_to(inputs()[:1], (T, N, OBS))       # one observation batch, every task
     out, _ = module.apply(params, obs, task_onehots(T, N), None, {})
     assert np.abs(np.asarray(out[0] - out[1])).max() > 1e-5
