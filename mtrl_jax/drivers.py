@@ -139,7 +139,8 @@ class HostRows:
                                jnp.asarray(obs), k_loop, 0,
                                initial_stats(cfg, T, E, env.max_episode_steps))
         self.sac_key = k_sac
-        self.updates, self._shown = 0, None
+        # The phases whose programs have compiled, and the label the bar shows now.
+        self.updates, self._compiled_phases, self._label = 0, set(), None
 
     @property
     def env_steps(self) -> int:
@@ -163,8 +164,9 @@ class HostRows:
         while True:
             learn = self.env_steps >= max(cfg.warmup_steps, 1)
             phase = phase_name(self.env_steps, cfg)
-            if phase != self._shown:  # the first step of a phase compiles its programs
+            if phase not in self._compiled_phases:  # its first step compiles its programs
                 progress.phase(f"compiling, then {phase}")
+                self._label = None
             steps_before = self.env_steps
             self.carry, _, info, aux = host_step(self.pieces, self.env, self.carry, learn)
             if is_reset_step(cfg, T, steps_before, self.env_steps):
@@ -174,9 +176,11 @@ class HostRows:
                 self.carry = self.carry._replace(sac=self.pieces.reset(
                     self.carry.buffer, reset_key, self.sac_key, self.carry.sac.reward_scale))
                 self.updates += cfg.reset_updates
-            if phase != self._shown:
+                self._label = None
+            if phase != self._label:
                 progress.phase(phase)
-                self._shown = phase
+                self._label = phase
+                self._compiled_phases.add(phase)
             collect_stats.append(aux.get("stats", {}))
             if info is not None:
                 infos.append(info)
@@ -193,6 +197,7 @@ class HostRows:
 
     def evaluate(self) -> np.ndarray:
         sac_state = self.carry.sac
+        self._label = None                         # the bar says "evaluating" until the next step
         return self.env.evaluate(lambda o: self._eval_action(sac_state, jnp.asarray(o)),
                                  self.cfg.eval_episodes)[None]
 

@@ -253,15 +253,18 @@ def test_module_chain_gradient_equals_autodiff_of_the_rsg_mix(k):
     def loss(chain):
         return lambda ly, m, ww: jnp.sum(jnp.sin(chain(ly, m, ww, blocked, idx)))
 
-    value, grads = jax.value_and_grad(loss(d2r.module_chain), argnums=(0, 1, 2))(layers, m1, w)
-    want_value, want = jax.value_and_grad(loss(reference_chain), argnums=(0, 1, 2))(layers, m1, w)
+    value, grads = jax.jit(jax.value_and_grad(loss(d2r.module_chain), argnums=(0, 1, 2)))(
+        layers, m1, w)
+    want_value, want = jax.jit(jax.value_and_grad(loss(reference_chain), argnums=(0, 1, 2)))(
+        layers, m1, w)
     np.testing.assert_allclose(value, want_value, rtol=1e-5)
     for got, ref in zip(jax.tree.leaves(grads), jax.tree.leaves(want)):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
     # without rsg every slot trains its source whole
-    plain = jax.grad(lambda ly: jnp.sum(jnp.sin(d2r.module_chain(ly, m1, w, None, idx))))(layers)
-    ref = jax.grad(lambda ly: jnp.sum(jnp.sin(reference_chain(ly, m1, w, 0 * blocked, idx))))(
-        layers)
+    plain = jax.jit(jax.grad(lambda ly: jnp.sum(jnp.sin(d2r.module_chain(ly, m1, w, None,
+                                                                          idx)))))(layers)
+    ref = jax.jit(jax.grad(lambda ly: jnp.sum(jnp.sin(reference_chain(ly, m1, w, 0 * blocked,
+                                                                      idx)))))(layers)
     for got, r in zip(jax.tree.leaves(plain), jax.tree.leaves(ref)):
         np.testing.assert_allclose(got, r, rtol=1e-4, atol=1e-5)
 
@@ -366,8 +369,9 @@ def test_stored_routes_are_the_ones_the_update_reuses():
     # a later actor whose own routes differ from the behaviour routes
     actor = sac.init(jax.random.PRNGKey(99)).actor
     onehot = task_onehots(env.num_tasks, 8)
-    _, _, aux_u = sac.sample_action(actor, {}, state.log_alpha, batch["obs"], onehot,
-                                    jax.random.PRNGKey(3), "update", batch["stored"])
+    sample_action = jax.jit(sac.sample_action, static_argnums=6)
+    _, _, aux_u = sample_action(actor, {}, state.log_alpha, batch["obs"], onehot,
+                                jax.random.PRNGKey(3), "update", batch["stored"])
     _, aux_now = apply(method.actor, actor, batch["obs"], onehot, None, extra("eval"))
     want = np.stack([[acted[(t, np.asarray(batch["obs"][t, i]).tobytes())] for i in range(8)]
                      for t in range(env.num_tasks)])

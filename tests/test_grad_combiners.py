@@ -96,8 +96,10 @@ def test_gradnorm_first_update_equals_the_plain_update(point_agents):
              "next_obs": jax.random.normal(keys[3], (T, n, spec.obs_dim)),
              "terminated": jnp.zeros((T, n), bool), "truncated": jnp.zeros((T, n), bool),
              "stored": {}}
-    plain, plain_info = agents["none"].update(agents["none"].init(keys[4]), batch, keys[4])
-    combined, info = agents["gradnorm"].update(agents["gradnorm"].init(keys[4]), batch, keys[4])
+    plain, plain_info = jax.jit(agents["none"].update)(agents["none"].init(keys[4]), batch,
+                                                       keys[4])
+    combined, info = jax.jit(agents["gradnorm"].update)(agents["gradnorm"].init(keys[4]), batch,
+                                                        keys[4])
     moments = lambda s: jax.tree.leaves((s.actor_opt, s.critic_opt))  # noqa: E731
     for a, b in zip(moments(plain), moments(combined)):
         a, b = np.asarray(a), np.asarray(b)

@@ -266,3 +266,8 @@ def test_the_host_loop_resets_at_its_point_and_keeps_the_buffer():
     assert steps == [498, 5, 505]           # updates from step 3 on; the reset after step 1000
     assert sizes == [500, 1000, 1500]
     assert any("reset at 2000" in p for p in progress.phases)
+    assert progress.phases[-1] == "training"         # the bar's label after the reset
+    rows.evaluate()
+    progress.phases.append("evaluating")             # as the engine labels an evaluation
+    rows.chunk(progress)
+    assert progress.phases[-2:] == ["evaluating", "training"]

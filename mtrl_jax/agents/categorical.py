@@ -28,6 +28,9 @@ def project(next_probs: jax.Array, atoms_next: jax.Array, v_max: float) -> jax.A
     itself when b is an integer, 0 elsewhere). It is chosen over a scatter-add because it is a
     dense, deterministic contraction (no atomics on a GPU, batches and vmaps as plain
     broadcasting) and needs no floor/ceil bookkeeping; its cost, B^2 per row, is small at B = 101.
+    Measured on XLA:CPU (2 cores, interleaved): a floor/ceil scatter-add is 13.6x faster alone
+    at (10, 128, 101) (3.4 against 46 ms), but inside brc's update the two are within noise
+    (0.97-1.08 at point-mt sizes, 0.99 at MT10 batch 1280 with a 512-wide critic).
     b is clipped to [0, B - 1] so that rounding at the ends loses no mass, and the contraction
     runs at full float32 precision (not TF32 on a GPU).
     """
