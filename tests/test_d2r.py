@@ -423,7 +423,7 @@ def test_d2r_learns_point_mt():
     modules of width 64)."""
     from learning_utils import train_point_mt
     # point-mt's defaults (alpha_lr 3e-4, not D2R's 1e-4: too slow for this budget)
-    summary = train_point_mt("d2r", early_stop_success=0.9)
+    summary = train_point_mt("d2r", early_stop_success=0.8)
     assert summary["mean_success"] >= 0.8, summary
 
 

@@ -209,5 +209,5 @@ def test_method_sizes_and_task_weighting():
 @pytest.mark.learning
 def test_sm_learns_point_mt():
     from learning_utils import train_point_mt
-    summary = train_point_mt("sm", early_stop_success=0.9)
+    summary = train_point_mt("sm", early_stop_success=0.8)
     assert summary["mean_success"] >= 0.8, summary["eval_success"]
