@@ -4,6 +4,8 @@ third column in the parity report (original scene vs port scene vs port on MJX).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from mtrl_jax.envs.mw_tasks import MOCAP_HIGH, MOCAP_LOW, SPECS, evaluate, reset_obs
@@ -51,3 +53,52 @@ def run_episode(task, model, rand_vec, n_steps=500, policy="expert", seed=0, sto
             if s and first is None:
                 first = t
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+CHECK_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "mjx_port", "cpu_port")
+
+
+def expert_check(task: str, n_goals: int = 10, n_steps: int = 500, seed: int = 0) -> dict:
+    """The scripted expert on the first ``n_goals`` of MT1's goals for ``seed``: on the stock
+    scene (CPU Meta-World) and on the port scene (CPU MuJoCo). Each episode stops at its first
+    success. Returns per-goal successes and first-success steps (-1: none) of both, and the
+    port scene's pair count."""
+    from mtrl_jax.envs.mw_tasks import sample_rand_vecs
+
+    from .scene import build_port_spec, port_model
+
+    rvs = sample_rand_vecs((task,), seed)[task][:n_goals]
+    first = lambda s: int(np.argmax(s)) if np.any(s) else -1  # noqa: E731
+    stock = [first(cpu_ref.record(task, rv, n_steps, policy="expert", stop_after_success=1)["success"]) for rv in rvs]
+    model = port_model(task)
+    port = [first(run_episode(task, model, rv, n_steps, stop_after_success=1)["success"]) for rv in rvs]
+    _, info = build_port_spec(task)
+    return dict(task=task, seed=seed, n_steps=n_steps, stock_first=stock, port_first=port,
+                stock=float(np.mean([s >= 0 for s in stock])), port=float(np.mean([s >= 0 for s in port])),
+                pairs=len(info["pairs"]), retyped=info["retyped"], added=info["added"])
+
+
+def main(argv=None):
+    """``python -m mtrl_jax.envs.mjx.cpu_port --tasks hammer-v3 ... [--goals 10]``: writes one
+    JSON per task under docs/mjx_port/cpu_port/ and prints stock vs port success."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", nargs="+", required=True)
+    ap.add_argument("--goals", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    os.makedirs(CHECK_DIR, exist_ok=True)
+    for task in args.tasks:
+        row = expert_check(task, args.goals, args.steps)
+        print(f"{task}: stock {row['stock']:.2f} port {row['port']:.2f} pairs {row['pairs']} "
+              f"first success stock {row['stock_first']} port {row['port_first']}", flush=True)
+        if not args.no_write:
+            with open(os.path.join(CHECK_DIR, f"{task}.json"), "w") as f:
+                json.dump(row, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -41,6 +41,7 @@ from mtrl_jax.envs.mw_tasks import (
     Consts,
     Probe,
     evaluate,
+    fixture_bodies,
     make_probe_fn,
     reset_obs,
     sample_rand_vecs,
@@ -59,7 +60,7 @@ class TaskState(NamedTuple):
     prev: jax.Array  # (E, 18) frame the next observation stacks
     t: jax.Array  # (E,) int32 steps in the episode
     goal: jax.Array  # (E,) int32 index of the pre-sampled goal
-    fixture: Optional[jax.Array] = None  # (E, 3) where the reset put the task's fixture body (None: no fixture)
+    fixture: Optional[jax.Array] = None  # (E, 3) or (E, k, 3) where the reset put the fixture bodies (None: none)
 
 
 class _Task:
@@ -77,16 +78,18 @@ class _Task:
         self.settled_probe = Probe(*[np.asarray(x, np.float32) for x in self.probe_fn(d)])
         self.settled = mjx.put_data(m, d)
         self.hand_mocap = int(m.body_mocapid[m.body("mocap").id])
-        self.fix_body = m.body(self.spec.fixture_body).id if self.spec.fixture_body else -1
+        self.fix_bodies = np.array([m.body(b).id for b in fixture_bodies(self.spec)], np.int32)
         self.adr = cpu_ref.task_adr(self.spec, m)
         self.rand_vecs = jnp.asarray(rand_vecs, jnp.float32)  # (50, d)
 
     # ---- single env (vmapped by the caller)
     def model_for(self, fixture):
-        """The task's model with this env's fixture placement (only body_pos of one body varies)."""
+        """The task's model with this env's fixture placement (only the fixture bodies' body_pos
+        rows vary): ``fixture`` (3,) for one fixture body, (k, 3) for k."""
         if fixture is None:
             return self.model
-        return self.model.replace(body_pos=self.model.body_pos.at[self.fix_body].set(fixture))
+        rows = jnp.reshape(fixture, (-1, 3))
+        return self.model.replace(body_pos=self.model.body_pos.at[self.fix_bodies].set(rows))
 
     def reset_one(self, goal):
         spec = self.spec

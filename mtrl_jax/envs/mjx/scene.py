@@ -22,7 +22,6 @@ What the transform does, per task (``PORT_PAIRS`` lists the contacts each task k
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import mujoco
@@ -30,8 +29,9 @@ import numpy as np
 
 from mtrl_jax.envs.mw_tasks import SPECS
 
-PADS = ("rightpad_geom", "leftpad_geom")
-TABLE = "__table_top"
+from . import scenes_hinge, scenes_objects, scenes_press, scenes_tools
+from .scene_spec import CLAWS, HAND_BOX, PADS, TABLE, PortSpec  # noqa: F401
+
 
 
 def asset_path(task: str) -> str:
@@ -63,18 +63,6 @@ def in_subtree(model: mujoco.MjModel, geom: int, body: str) -> bool:
     return False
 
 
-@dataclasses.dataclass(frozen=True)
-class PortSpec:
-    # (geom selector, new type): selectors are geom names or "body:<name>:<type>" for all the
-    # colliding geoms of that type in a body
-    retype: tuple = ()
-    # pairs of selectors; every geom matched by the first collides with every one of the second
-    pairs: tuple = ()
-    # (new geom name, selector of one mesh geom): a box collision geom added to the mesh's body,
-    # the mesh's bounding box in its own frame; no mass, not drawn (group 3). Pairs name it.
-    boxes: tuple = ()
-
-
 _OBJ = PortSpec(retype=(("objGeom", "box"),), pairs=((("objGeom",), (TABLE,)), (PADS, ("objGeom",))))
 
 # Window: in the stock scene the pads never touch the handle (the experts push with the pads under
@@ -86,7 +74,6 @@ _OBJ = PortSpec(retype=(("objGeom", "box"),), pairs=((("objGeom",), (TABLE,)), (
 # 20 with the hand box against the handle alone, and on 20 of 20 with the hand box against the
 # pane's boxes as well (policy_parity.py). Its claws and pads touch the pane too; they are left out
 # (the hand box alone gives the same success, with 6 box-box pairs instead of 30).
-HAND_BOX = "__hand_box"
 _WINDOW = PortSpec(boxes=((HAND_BOX, "body:right_hand:mesh"),),
                    pairs=(((HAND_BOX,), ("body:windowb_a:capsule", "body:windowb_a:box")),))
 
@@ -96,7 +83,6 @@ _WINDOW = PortSpec(boxes=((HAND_BOX, "body:right_hand:mesh"),),
 # 0.20 on 5 goals). With the whole gripper (hand bounding box, claws, pads) against the front wall
 # and the handle's capsules the port scene gives 1.00 and 1.00; adding the other walls and the
 # case changes nothing there and costs 45 more pairs.
-CLAWS = ("rightclaw_it", "leftclaw_it")
 DRAWER_FRONT = "__g44"  # the drawer_link box nearest the robot (unnamed in metaworld's XML)
 _DRAWER = PortSpec(boxes=((HAND_BOX, "body:right_hand:mesh"),),
                    pairs=(((HAND_BOX,) + CLAWS + PADS, (DRAWER_FRONT, "body:drawer_link:capsule")),))
@@ -116,6 +102,9 @@ PORT_PAIRS: dict[str, PortSpec] = {
     "window-open-v3": _WINDOW,
     "window-close-v3": _WINDOW,
 }
+for _family in (scenes_press.PORT, scenes_hinge.PORT, scenes_objects.PORT, scenes_tools.PORT):
+    assert not set(_family) & set(PORT_PAIRS), set(_family) & set(PORT_PAIRS)
+    PORT_PAIRS.update(_family)
 
 _TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
           "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER, "plane": mujoco.mjtGeom.mjGEOM_PLANE,

@@ -1,4 +1,4 @@
-"""Meta-World MT10 task logic (v3 envs, v2 reward) as pure JAX functions of the physics state.
+"""Meta-World MT50 task logic (v3 envs, v2 reward) as pure JAX functions of the physics state.
 
 Typical use (one env, any backend)::
 
@@ -11,6 +11,7 @@ from .common import (  # noqa: F401
     ACT_DIM,
     MAX_EPISODE_STEPS,
     NUM_GOALS,
+    NUM_POINTS,
     OBS_DIM,
     Consts,
     Probe,
@@ -18,7 +19,17 @@ from .common import (  # noqa: F401
     full_obs,
     tcp_center,
 )
-from .tasks import MOCAP_HIGH, MOCAP_LOW, MT10_TASKS, SPECS, TaskSpec, make_probe_fn, sample_rand_vecs  # noqa: F401
+from .spec import fixture_bodies  # noqa: F401
+from .tasks import (  # noqa: F401
+    MOCAP_HIGH,
+    MOCAP_LOW,
+    MT10_TASKS,
+    MT50_TASKS,
+    SPECS,
+    TaskSpec,
+    make_probe_fn,
+    sample_rand_vecs,
+)
 
 
 def evaluate(spec: TaskSpec, probe: Probe, prev_curr, consts: Consts, action, clip: bool = True):

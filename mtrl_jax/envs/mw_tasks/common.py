@@ -24,6 +24,7 @@ OBS_DIM = 39
 ACT_DIM = 4
 MAX_EPISODE_STEPS = 500
 NUM_GOALS = 50
+NUM_POINTS = 8  # rows of Probe.sites
 
 
 class Probe(NamedTuple):
@@ -41,8 +42,10 @@ class Probe(NamedTuple):
     rpad: jnp.ndarray  # (3,) xpos of body "rightpad"
     obj_pos: jnp.ndarray  # (3,) the task's object position as Meta-World observes it
     obj_quat: jnp.ndarray  # (4,) the task's object quaternion as Meta-World observes it
-    theta: jnp.ndarray  # () a joint angle the reward reads (door hinge), else 0
-    sites: jnp.ndarray  # (5, 3) extra site positions a task reads (peg, button), else 0
+    theta: jnp.ndarray  # () a joint angle the reward reads (door hinge, dial), else 0
+    sites: jnp.ndarray  # (NUM_POINTS, 3) extra site/body/geom positions a task reads, else 0
+    obj2_pos: jnp.ndarray  # (3,) a second object (hammer's nail, stick tasks' container), else 0
+    obj2_quat: jnp.ndarray  # (4,) its quaternion as Meta-World observes it, else 0
 
 
 class Consts(NamedTuple):
@@ -54,6 +57,7 @@ class Consts(NamedTuple):
     init_lpad: jnp.ndarray  # (3,) self.init_left_pad
     init_rpad: jnp.ndarray  # (3,) self.init_right_pad
     aux: jnp.ndarray  # (3,) task extra: peg_head_pos_init / window_handle_pos_init / [obj_to_target_init, 0, 0]
+    aux2: jnp.ndarray  # (3,) a second task extra (e.g. a second object's start), else 0
 
 
 def tcp_center(p: Probe) -> jnp.ndarray:
@@ -124,10 +128,10 @@ def quat_from_mat(m):
 
 
 def curr_obs(p: Probe) -> jnp.ndarray:
-    """SawyerXYZEnv._get_curr_obs_combined_no_goal: 18 values."""
+    """SawyerXYZEnv._get_curr_obs_combined_no_goal: 18 values (a one-object task's second
+    object is zero, which is Meta-World's padding)."""
     gripper = jnp.clip(jnp.linalg.norm(p.rclaw - p.lclaw, axis=-1) / 0.1, 0.0, 1.0)
-    pad = jnp.zeros(p.hand.shape[:-1] + (7,), p.hand.dtype)
-    return jnp.concatenate([p.hand, gripper[..., None], p.obj_pos, p.obj_quat, pad], axis=-1)
+    return jnp.concatenate([p.hand, gripper[..., None], p.obj_pos, p.obj_quat, p.obj2_pos, p.obj2_quat], axis=-1)
 
 
 def full_obs(curr, prev, goal, goal_low, goal_high, clip=True):

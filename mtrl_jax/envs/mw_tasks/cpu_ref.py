@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 
 from .common import Consts, Probe
+from .spec import fixture_bodies
 from .tasks import SPECS, make_probe_fn
 
 EXPERT_POLICIES = {
@@ -28,7 +29,7 @@ EXPERT_POLICIES = {
 def expert_policy(name):
     import metaworld.policies as P
 
-    return getattr(P, EXPERT_POLICIES[name])()
+    return getattr(P, SPECS[name].expert or EXPERT_POLICIES[name])()
 
 
 def make_policy(name: str, policy):
@@ -56,8 +57,10 @@ def make_cpu_env(name: str, rand_vec):
 
 def env_consts(name: str, env) -> Consts:
     """Meta-World's per-episode constants, read from the env's attributes."""
-    aux = np.zeros(3)
-    if name == "peg-insert-side-v3":
+    aux, aux2 = np.zeros(3), np.zeros(3)
+    if SPECS[name].env_aux is not None:
+        aux, aux2 = (np.array(x, np.float64) for x in SPECS[name].env_aux(env))
+    elif name == "peg-insert-side-v3":
         aux = np.array(env.peg_head_pos_init, np.float64)
     elif name.startswith("window"):
         aux = np.array(env.window_handle_pos_init, np.float64)
@@ -65,7 +68,7 @@ def env_consts(name: str, env) -> Consts:
         aux = np.array([env._obj_to_target_init, 0.0, 0.0])
     c = lambda x: np.array(x, np.float64).copy()  # noqa: E731
     return Consts(target_pos=c(env._target_pos), obj_init_pos=c(env.obj_init_pos), init_tcp=c(env.init_tcp),
-                  init_lpad=c(env.init_left_pad), init_rpad=c(env.init_right_pad), aux=aux)
+                  init_lpad=c(env.init_left_pad), init_rpad=c(env.init_right_pad), aux=aux, aux2=aux2)
 
 
 def _np_probe(probe_fn, data) -> Probe:
@@ -125,8 +128,8 @@ def settle_hand(spec, model, data, fixture_pos=None):
     then 50 env steps with the mocap held at hand_init_pos and the gripper open."""
     import mujoco
 
-    if spec.fixture_body is not None and fixture_pos is not None:
-        model.body(spec.fixture_body).pos[:] = fixture_pos  # (mj_resetData copies it to a mocap)
+    if fixture_pos is not None:
+        set_fixture_pos(spec, model, fixture_pos)
     mujoco.mj_resetData(model, data)
     hand = int(model.body_mocapid[model.body("mocap").id])
     for _ in range(50):
@@ -136,6 +139,22 @@ def settle_hand(spec, model, data, fixture_pos=None):
         mujoco.mj_step(model, data, nstep=5)
         mujoco.mj_rnePostConstraint(model, data)
     return data
+
+
+def fixture_pos_of(spec, model):
+    """Where the model has the spec's fixture bodies: (3,) for one body, (k, 3) for k, None for none."""
+    bodies = fixture_bodies(spec)
+    if not bodies:
+        return None
+    pos = np.stack([np.array(model.body(b).pos) for b in bodies])
+    return pos[0] if isinstance(spec.fixture_body, str) else pos
+
+
+def set_fixture_pos(spec, model, pos):
+    """Moves the spec's fixture bodies to ``pos`` ((3,) or (k, 3), as ``fixture_pos_of``)."""
+    pos = np.asarray(pos).reshape(-1, 3)
+    for b, p in zip(fixture_bodies(spec), pos):
+        model.body(b).pos[:] = p
 
 
 def task_adr(spec, model):
@@ -153,8 +172,8 @@ def reset_cpu(name, model, data, rand_vec, prev_fixture_pos=None):
     import mujoco
 
     spec = SPECS[name]
-    if prev_fixture_pos is None and spec.fixture_body is not None:
-        prev_fixture_pos = np.array(model.body(spec.fixture_body).pos)
+    if prev_fixture_pos is None:
+        prev_fixture_pos = fixture_pos_of(spec, model)
     probe_fn = _probe_cache(name, model)
     settle_hand(spec, model, data, prev_fixture_pos)
     settled = _np_probe(probe_fn, data)
@@ -163,8 +182,9 @@ def reset_cpu(name, model, data, rand_vec, prev_fixture_pos=None):
     data.qpos[:] = np.asarray(qpos)
     data.qvel[:] = np.asarray(qvel)
     if fix is not None:
-        model.body(spec.fixture_body).pos[:] = np.asarray(fix)
+        set_fixture_pos(spec, model, np.asarray(fix))
     mujoco.mj_forward(model, data)
     placed = _np_probe(probe_fn, data)
-    consts = spec.consts(rv, settled, placed, jnp.asarray(prev_fixture_pos if prev_fixture_pos is not None else np.zeros(3)), spec)
+    prev = prev_fixture_pos if prev_fixture_pos is not None else np.zeros(3)
+    consts = spec.consts(rv, settled, placed, jnp.asarray(prev), spec)
     return Consts(*[np.asarray(x) for x in consts]), placed

@@ -14,22 +14,19 @@ purpose so that rewards match Meta-World's bit for bit (see docs/mjx_port.md).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable, Optional
-
 import jax.numpy as jnp
 import numpy as np
 
 from .common import (
     Consts,
-    Probe,
     gripper_caging_reward,
     hamacher_product,
-    quat_from_mat,
     rect_prism_tolerance,
     tcp_center,
     tolerance,
 )
+from . import tasks_hinge, tasks_objects, tasks_press, tasks_tools
+from .spec import MOCAP_HIGH, MOCAP_LOW, TaskSpec, a64, f32, make_probe_fn, zeros3  # noqa: F401
 
 MT10_TASKS = (
     "reach-v3",
@@ -43,92 +40,6 @@ MT10_TASKS = (
     "window-open-v3",
     "window-close-v3",
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskSpec:
-    name: str
-    env_cls: str  # metaworld class name (for the CPU reference)
-    xml: str  # file under metaworld/assets/sawyer_xyz/
-    hand_init_pos: np.ndarray
-    rv_low: np.ndarray  # _random_reset_space
-    rv_high: np.ndarray
-    goal_low: np.ndarray  # goal_space (the goal part of the observation is clipped to it)
-    goal_high: np.ndarray
-    obj: tuple  # ("body"|"geom"|"site", name, offset)
-    quat: tuple  # ("geom_mat"|"site_mat"|"body_quat"|"zeros", name)
-    reward: Callable  # (obs, probe, consts, action) -> (reward, success)
-    place: Callable  # (rv, qpos, qvel, settled_probe, adr) -> (qpos, qvel, fixture_pos)
-    consts: Callable  # (rv, settled_probe, placed_probe, prev_fixture_pos, spec) -> Consts
-    theta_joint: Optional[str] = None
-    sites: tuple = ()
-    fixture_body: Optional[str] = None  # body whose position the reset moves (door, drawer, ...)
-    reject: Optional[tuple] = None  # (min distance, which rule) Meta-World's resampling loop
-    qpos_joint: Optional[str] = None  # joint the placement writes (besides qpos[9:12])
-
-
-# --------------------------------------------------------------------------- probes
-
-
-def make_probe_fn(spec: TaskSpec, model):
-    """Returns probe(data) -> Probe for a MuJoCo model (mujoco.MjModel) with Meta-World's names.
-
-    ``data`` may be a ``mujoco.MjData`` (numpy) or an ``mjx.Data`` (JAX, inside jit/vmap)."""
-    import mujoco
-
-    def bid(n):
-        return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n)
-
-    def gid(n):
-        return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, n)
-
-    def sid(n):
-        return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n)
-
-    ids = dict(hand=bid("hand"), rclaw=bid("rightclaw"), lclaw=bid("leftclaw"), lpad=bid("leftpad"),
-               rpad=bid("rightpad"), r_ee=sid("rightEndEffector"), l_ee=sid("leftEndEffector"))
-    for k, v in ids.items():
-        assert v >= 0, k
-    kind, oname, off = spec.obj
-    oid = {"body": bid, "geom": gid, "site": sid}[kind](oname)
-    assert oid >= 0, oname
-    off = np.asarray(off, np.float64)
-    qkind, qname = spec.quat
-    qid = {"geom_mat": gid, "site_mat": sid, "body_quat": bid, "zeros": lambda n: 0}[qkind](qname)
-    site_ids = [sid(s) for s in spec.sites]
-    assert all(s >= 0 for s in site_ids), spec.sites
-    theta_adr = None
-    if spec.theta_joint is not None:
-        theta_adr = int(model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, spec.theta_joint)])
-
-    def probe(data) -> Probe:
-        xpos = jnp.asarray(data.xpos)
-        site_xpos = jnp.asarray(data.site_xpos)
-        dt = xpos.dtype
-        if kind == "body":
-            obj_pos = xpos[oid]
-        elif kind == "geom":
-            obj_pos = jnp.asarray(data.geom_xpos)[oid]
-        else:
-            obj_pos = site_xpos[oid]
-        obj_pos = obj_pos + off.astype(dt)
-        if qkind == "geom_mat":
-            obj_quat = quat_from_mat(jnp.reshape(jnp.asarray(data.geom_xmat)[qid], (3, 3)))
-        elif qkind == "site_mat":
-            obj_quat = quat_from_mat(jnp.reshape(jnp.asarray(data.site_xmat)[qid], (3, 3)))
-        elif qkind == "body_quat":
-            obj_quat = jnp.asarray(data.xquat)[qid]
-        else:
-            obj_quat = jnp.zeros(4, dt)
-        sites = jnp.zeros((5, 3), dt)
-        if site_ids:
-            sites = sites.at[: len(site_ids)].set(site_xpos[np.array(site_ids)])
-        theta = jnp.asarray(data.qpos)[theta_adr].astype(dt) if theta_adr is not None else jnp.zeros((), dt)
-        return Probe(hand=xpos[ids["hand"]], rclaw=xpos[ids["rclaw"]], lclaw=xpos[ids["lclaw"]],
-                     r_ee=site_xpos[ids["r_ee"]], l_ee=site_xpos[ids["l_ee"]], lpad=xpos[ids["lpad"]],
-                     rpad=xpos[ids["rpad"]], obj_pos=obj_pos, obj_quat=obj_quat, theta=theta, sites=sites)
-
-    return probe
 
 
 # --------------------------------------------------------------------------- rewards
@@ -288,8 +199,7 @@ def _window_reward(sigmoid, close):
 # --------------------------------------------------------------------------- resets
 
 
-def _z3(x):
-    return jnp.zeros(3, x.dtype)
+_z3 = zeros3
 
 
 def _place_obj(rv, qpos, qvel, settled, adr, z_from_settled=False):
@@ -311,7 +221,7 @@ def _consts_obj(push=False, pick=False):
         else:
             obj_init, target = rv[:3], rv[3:6]
         return Consts(target_pos=target, obj_init_pos=obj_init, init_tcp=init_tcp,
-                      init_lpad=settled.lpad, init_rpad=settled.rpad, aux=_z3(rv))
+                      init_lpad=settled.lpad, init_rpad=settled.rpad, aux=_z3(rv), aux2=_z3(rv))
 
     return fn
 
@@ -345,7 +255,7 @@ def _consts_simple(target_offset, obj_from_placed=False):
         obj_init = placed.obj_pos if obj_from_placed else rv[:3]
         return Consts(target_pos=rv[:3] + jnp.asarray(target_offset, rv.dtype), obj_init_pos=obj_init,
                       init_tcp=tcp_center(settled), init_lpad=settled.lpad, init_rpad=settled.rpad,
-                      aux=_z3(rv))
+                      aux=_z3(rv), aux2=_z3(rv))
 
     return fn
 
@@ -355,14 +265,14 @@ def _consts_button(rv, settled, placed, prev, spec):
     start = placed.sites[1]  # site "buttonStart"
     aux = jnp.stack([jnp.abs(target[2] - start[2]), 0.0 * target[0], 0.0 * target[0]])
     return Consts(target_pos=target, obj_init_pos=rv[:3], init_tcp=tcp_center(settled),
-                  init_lpad=settled.lpad, init_rpad=settled.rpad, aux=aux)
+                  init_lpad=settled.lpad, init_rpad=settled.rpad, aux=aux, aux2=_z3(rv))
 
 
 def _consts_peg(rv, settled, placed, prev, spec):
     # peg_head_pos_init is read before the peg is moved: the settled pegHead
     return Consts(target_pos=rv[3:6] + jnp.array([0.03, 0.0, 0.13], rv.dtype), obj_init_pos=rv[:3],
                   init_tcp=tcp_center(settled), init_lpad=settled.lpad, init_rpad=settled.rpad,
-                  aux=settled.sites[0])
+                  aux=settled.sites[0], aux2=_z3(rv))
 
 
 def _consts_window(close):
@@ -372,19 +282,13 @@ def _consts_window(close):
         # (Measured against Meta-World; ``prev`` is unused.)
         target = rv[:3] if close else rv[:3] + jnp.array([0.2, 0.0, 0.0], rv.dtype)
         return Consts(target_pos=target, obj_init_pos=rv[:3], init_tcp=tcp_center(settled),
-                      init_lpad=settled.lpad, init_rpad=settled.rpad, aux=placed.obj_pos)
+                      init_lpad=settled.lpad, init_rpad=settled.rpad, aux=placed.obj_pos, aux2=_z3(rv))
 
     return fn
 
 
-# SawyerXYZEnv's hand (mocap) bounds: the reset's hand range and the clip of every mocap move.
-MOCAP_LOW = np.array([-0.5, 0.40, 0.05])
-MOCAP_HIGH = np.array([0.5, 1.0, 0.5])
-_f32 = lambda *v: np.array(np.array(v, np.float32), np.float64)  # noqa: E731  (metaworld's float32 inits)
-
-
-def _a(*v):
-    return np.array(v, np.float64)
+_f32 = f32
+_a = a64
 
 
 SPECS: dict[str, TaskSpec] = {
@@ -447,19 +351,50 @@ SPECS: dict[str, TaskSpec] = {
 }
 
 
+# The other 40 tasks of MT50, one module per family.
+for _family in (tasks_press.SPECS, tasks_hinge.SPECS, tasks_objects.SPECS, tasks_tools.SPECS):
+    assert not set(_family) & set(SPECS), set(_family) & set(SPECS)
+    SPECS.update(_family)
+
+# metaworld.env_dict.ALL_V3_ENVIRONMENTS' order: MT50's task order (and the order of its goal draws).
+MT50_TASKS = (
+    "assembly-v3", "basketball-v3", "bin-picking-v3", "box-close-v3", "button-press-topdown-v3",
+    "button-press-topdown-wall-v3", "button-press-v3", "button-press-wall-v3", "coffee-button-v3",
+    "coffee-pull-v3", "coffee-push-v3", "dial-turn-v3", "disassemble-v3", "door-close-v3",
+    "door-lock-v3", "door-open-v3", "door-unlock-v3", "hand-insert-v3", "drawer-close-v3",
+    "drawer-open-v3", "faucet-open-v3", "faucet-close-v3", "hammer-v3", "handle-press-side-v3",
+    "handle-press-v3", "handle-pull-side-v3", "handle-pull-v3", "lever-pull-v3", "pick-place-wall-v3",
+    "pick-out-of-hole-v3", "pick-place-v3", "plate-slide-v3", "plate-slide-side-v3",
+    "plate-slide-back-v3", "plate-slide-back-side-v3", "peg-insert-side-v3", "peg-unplug-side-v3",
+    "soccer-v3", "stick-push-v3", "stick-pull-v3", "push-v3", "push-wall-v3", "push-back-v3",
+    "reach-v3", "reach-wall-v3", "shelf-place-v3", "sweep-into-v3", "sweep-v3", "window-open-v3",
+    "window-close-v3",
+)
+
+
+def accepts(spec: TaskSpec, rv: np.ndarray) -> bool:
+    """Whether Meta-World's resampling loop keeps the draw ``rv``."""
+    if spec.reject is None:
+        return True
+    if callable(spec.reject):
+        return bool(spec.reject(rv))
+    return bool(np.linalg.norm(rv[:2] - rv[3:5]) >= spec.reject[0])
+
+
 def sample_rand_vecs(task_names=MT10_TASKS, seed: int | None = 0, n_goals: int = 50) -> dict:
     """The pre-sampled reset vectors ("goals") Meta-World's MT benchmarks draw for a seed.
 
     Re-implements metaworld._make_tasks: np.random.seed(seed), then for each task in order
     ``n_goals`` resets, each drawing ``uniform(low, high)`` from the global numpy stream (redrawn
-    while the task's rejection rule fails) twice, keeping the second. ``MT10(seed)`` == ``sample_rand_vecs(MT10_TASKS, seed)``
+    while the task's rejection rule fails) twice, keeping the second. ``MT10(seed)`` ==
+    ``sample_rand_vecs(MT10_TASKS, seed)``, ``MT50(seed)`` == ``sample_rand_vecs(MT50_TASKS, seed)``
     and ``MT1(name, seed)`` == ``sample_rand_vecs((name,), seed)``."""
     rs = np.random.RandomState(seed)
 
     def draw(s):
         while True:
             rv = rs.uniform(s.rv_low, s.rv_high, size=s.rv_low.size).astype(np.float64)
-            if s.reject is None or np.linalg.norm(rv[:2] - rv[3:5]) >= s.reject[0]:
+            if accepts(s, rv):
                 return rv
 
     out = {}
@@ -468,8 +403,9 @@ def sample_rand_vecs(task_names=MT10_TASKS, seed: int | None = 0, n_goals: int =
         vecs = []
         for _ in range(n_goals):
             # SawyerXYZEnv.reset() calls reset_model() itself and again through
-            # MujocoEnv.reset(): two draws per reset, the second one is kept.
-            draw(s)
+            # MujocoEnv.reset(): two draws per reset (``draws_per_reset``), the last one is kept.
+            for _ in range(s.draws_per_reset - 1):
+                draw(s)
             vecs.append(draw(s))
         out[name] = np.stack(vecs)
     return out

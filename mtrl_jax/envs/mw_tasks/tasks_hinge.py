@@ -1,0 +1,9 @@
+"""Meta-World v3 task logic (v2 reward) for the MT50 family: doors, faucets, plate slides and box-close.
+
+Re-derived from metaworld 3.1.1's ``envs/sawyer_*_v3.py`` as in ``tasks.py``."""
+
+from __future__ import annotations
+
+from .spec import TaskSpec
+
+SPECS: dict[str, TaskSpec] = {}
