@@ -3,8 +3,13 @@
     nice -n 10 python benchmarks/env_throughput.py                      # MT10, E = 1 16 128 (+1024 on GPU/TPU)
     nice -n 10 python benchmarks/env_throughput.py --tasks reach-v3 --envs 1 16
     nice -n 10 python benchmarks/env_throughput.py --per-task --envs 64  # per-task: loads, compile s, step ms
+    nice -n 10 python benchmarks/env_throughput.py --benchmark mt50 --per-task --envs 16 64
+    python benchmarks/env_throughput.py --benchmark mt50 --envs 1024 --no-cpu   # the 50-task program (GPU)
+    nice -n 10 python benchmarks/env_throughput.py --tasks plate-slide-v3 plate-slide-back-v3 --envs 16 --no-cpu --compare-sharing
 
 Prints a table with the device name. Env-steps/s counts every env of every task (T * E per step).
+The "programs" column is the number of physics programs in the step (tasks that share a scene
+share one; ``--compare-sharing`` adds the row with one program per task).
 Compile time is the first call of the jitted step (trace + lower + compile, or a load from the
 persistent compilation cache at ~/.cache/mtrl_jax/xla when it is warm: the "cache" column says
 whether the cache directory held an entry for it before).
@@ -33,11 +38,11 @@ def device_name():
     return f"{d.platform}:{kind} x{jax.device_count()} (host cores {os.cpu_count()})"
 
 
-def cpu_metaworld(steps: int, tasks=None):
+def cpu_metaworld(steps: int, benchmark: str = "MT10"):
     import gymnasium as gym
     import metaworld  # noqa: F401
 
-    env = gym.make_vec("Meta-World/MT10", vector_strategy="sync", seed=0)
+    env = gym.make_vec(f"Meta-World/{benchmark}", vector_strategy="sync", seed=0)
     env.reset(seed=0)
     n = env.num_envs
     rng = np.random.default_rng(0)
@@ -56,11 +61,11 @@ def _cache_entries():
     return len(os.listdir(CACHE)) if os.path.isdir(CACHE) else 0
 
 
-def mjx_env(tasks, envs_per_task: int, steps: int):
+def mjx_env(tasks, envs_per_task: int, steps: int, share_scenes: bool = True):
     from mtrl_jax.envs.mjx import MJXMultiTaskEnv
 
     t0 = time.perf_counter()
-    env = MJXMultiTaskEnv(envs_per_task=envs_per_task, tasks=tuple(tasks))
+    env = MJXMultiTaskEnv(envs_per_task=envs_per_task, tasks=tuple(tasks), share_scenes=share_scenes)
     build_s = time.perf_counter() - t0
     key = jax.random.PRNGKey(0)
     state, obs = jax.jit(env.reset)(key)
@@ -79,45 +84,56 @@ def mjx_env(tasks, envs_per_task: int, steps: int):
     jax.block_until_ready(out)
     dt = time.perf_counter() - t0
     return dict(build_s=build_s, compile_s=compile_s, cached=cached, step_ms=1e3 * dt / steps,
+                programs=len(env.physics_groups),
                 env_steps_s=env.num_tasks * envs_per_task * steps / dt,
                 reward_ok=bool(np.isfinite(np.asarray(out.reward)).all()))
 
 
 def main(argv=None):
-    from mtrl_jax.envs.mw_tasks import MT10_TASKS
+    from mtrl_jax.envs.mw_tasks import MT10_TASKS, MT50_TASKS
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tasks", nargs="*", default=list(MT10_TASKS))
+    ap.add_argument("--benchmark", choices=("mt10", "mt50"), default="mt10",
+                    help="the task list (and CPU Meta-World reference) when --tasks is not given")
+    ap.add_argument("--tasks", nargs="*", default=None)
+    ap.add_argument("--compare-sharing", action="store_true",
+                    help="also step every task in its own physics program (share_scenes=False)")
     ap.add_argument("--envs", nargs="*", type=int, default=None)
     ap.add_argument("--steps", type=int, default=20, help="timed MJX steps per setting")
     ap.add_argument("--cpu-steps", type=int, default=200)
     ap.add_argument("--per-task", action="store_true", help="one row per task (a single-task env each)")
     ap.add_argument("--no-cpu", action="store_true")
     args = ap.parse_args(argv)
+    if args.tasks is None:
+        args.tasks = list(MT50_TASKS if args.benchmark == "mt50" else MT10_TASKS)
     accel = jax.devices()[0].platform != "cpu"
     envs = args.envs or ([1, 16, 128, 1024] if accel else [1, 16, 128])
     print(f"device: {device_name()}   jax {jax.__version__}")
     if not args.no_cpu and not args.per_task:
-        sps, ms = cpu_metaworld(args.cpu_steps)
-        print(f"CPU Meta-World MT10 sync vector env (10 envs): {sps:,.0f} env-steps/s ({ms:.1f} ms per vector step)")
+        bench = args.benchmark.upper()
+        sps, ms = cpu_metaworld(args.cpu_steps, bench)
+        print(f"CPU Meta-World {bench} sync vector env: {sps:,.0f} env-steps/s ({ms:.1f} ms per vector step)")
         base = sps
     else:
         base = None
-    header = "| tasks | E per task | build s | compile s (cache hit) | step ms | physics-step ms | env-steps/s | vs CPU Meta-World |"
+    header = ("| tasks | E per task | programs | build s | compile s (cache hit) | step ms | physics-step ms | "
+              "env-steps/s | vs CPU Meta-World |")
     print(header)
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     groups = [[t] for t in args.tasks] if args.per_task else [args.tasks]
     for tasks in groups:
         for e in envs:
-            try:
-                r = mjx_env(tasks, e, args.steps)
-            except Exception as err:  # a task that does not load / compile is a row too
-                print(f"| {','.join(tasks)} | {e} | FAILED: {type(err).__name__}: {str(err)[:120]} |")
-                continue
-            name = tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks"
-            vs = f"{r['env_steps_s'] / base:.2f}x" if base else "-"
-            print(f"| {name} | {e} | {r['build_s']:.1f} | {r['compile_s']:.1f} ({'yes' if r['cached'] else 'no'}) | "
-                  f"{r['step_ms']:.1f} | {r['step_ms'] / 5:.1f} | {r['env_steps_s']:,.0f} | {vs} |", flush=True)
+            for share in (True, False) if args.compare_sharing else (True,):
+                try:
+                    r = mjx_env(tasks, e, args.steps, share)
+                except Exception as err:  # a task that does not load / compile is a row too
+                    print(f"| {','.join(tasks)} | {e} | FAILED: {type(err).__name__}: {str(err)[:120]} |")
+                    continue
+                name = tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks"
+                vs = f"{r['env_steps_s'] / base:.2f}x" if base else "-"
+                print(f"| {name} | {e} | {r['programs']} | {r['build_s']:.1f} | {r['compile_s']:.1f} "
+                      f"({'yes' if r['cached'] else 'no'}) | {r['step_ms']:.1f} | {r['step_ms'] / 5:.1f} | "
+                      f"{r['env_steps_s']:,.0f} | {vs} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -90,15 +90,18 @@ def main(argv=None) -> int:
     lines += section_rows(out_dir, sections, "update_throughput",
                           "update_throughput (MT10, batch 1280)",
                           lambda c: (c[0], f"{c[4]} updates/s, {c[5]} x MT-SAC"))
-    for name, label in (("env_one_task", "MJX env, reach-v3"), ("env_mt10", "MJX env, MT10")):
+    for name, label in (("env_one_task", "MJX env, reach-v3"), ("env_mt10", "MJX env, MT10"),
+                        ("env_mt50_tasks", "MJX env, MT50 tasks outside MT10"), ("env_mt50", "MJX env, MT50")):
         log = read(out_dir, name)
         rows = table_rows(log)
         if not rows:
             lines.append(f"| {label} | - | no result | {state(sections, name, log)} |")
         for cells in rows:
-            if len(cells) >= 7:
-                lines.append(f"| {label} | E = {cells[1]} per task | {cells[6]} env-steps/s, "
-                             f"step {cells[4]} ms, compile {cells[3]} s | {state(sections, name, log)} |")
+            # env_throughput's columns: tasks, E, programs, build s, compile s, step ms, physics ms, env-steps/s
+            if len(cells) >= 8:
+                lines.append(f"| {label} | {cells[0]}, E = {cells[1]} per task, {cells[2]} programs | "
+                             f"{cells[7]} env-steps/s, step {cells[5]} ms, compile {cells[4]} s | "
+                             f"{state(sections, name, log)} |")
             else:
                 lines.append(f"| {label} | E = {cells[1] if len(cells) > 1 else '-'} | "
                              f"{' '.join(cells[2:])[:150]} | {state(sections, name, log)} |")

@@ -16,8 +16,8 @@ from mtrl_jax.methods import (BRONET_POINT_MT_SIZES, BRONET_SIZES, METHODS, QMP_
                               defaults_entry)
 from mtrl_jax.xla_cache import DEFAULT_CACHE
 
-ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx", "mt1-mjx")
-DEVICE_ENVS = ("point-mt", "mt10-mjx", "mt1-mjx")
+ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx", "mt50-mjx", "mt1-mjx")
+DEVICE_ENVS = ("point-mt", "mt10-mjx", "mt50-mjx", "mt1-mjx")
 """Environments whose reset and step are jittable (the device training loop)."""
 
 
@@ -45,7 +45,7 @@ class Config:
     film, qmp)."""
     env: str = "mt10"
     """Environment: mt10, mt50, mt1 (one task, see --mt1-task), point-mt (pure JAX), mt10-mjx,
-    mt1-mjx (one task of the MJX port)."""
+    mt50-mjx, mt1-mjx (one task of the MJX port)."""
     mt1_task: str = "reach-v3"
     """Task of the mt1 and mt1-mjx environments."""
     seed: int = 0
@@ -276,6 +276,9 @@ ENV_DEFAULTS: dict[str, dict] = {
     "mt10-mjx": dict(total_steps=20_000_000, batch_size=1280, buffer_size=1_000_000,
                      warmup_steps=15_000, envs_per_task=16, eval_every=500_000, eval_episodes=50,
                      checkpoint_every=500_000, steps_per_call=500),
+    "mt50-mjx": dict(total_steps=100_000_000, batch_size=6400, buffer_size=5_000_000,
+                     warmup_steps=75_000, envs_per_task=16, eval_every=2_500_000, eval_episodes=50,
+                     checkpoint_every=2_500_000, steps_per_call=500),
     # The pure-JAX suite: small and fast, a quick demo and the learning tests' environment.
     "point-mt": dict(total_steps=60_000, batch_size=320, buffer_size=100_000,
                      warmup_steps=2_000, envs_per_task=1, eval_every=10_000, eval_episodes=32,

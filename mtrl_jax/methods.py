@@ -197,6 +197,7 @@ METHODS: dict[str, MethodEntry] = {
                                      "mt10": dict(batch_size=1000),
                                      "mt10-mjx": dict(batch_size=1000),
                                      "mt50": dict(batch_size=5000, resets=6),
+                                     "mt50-mjx": dict(batch_size=5000, resets=6),
                                      # one reset in point-mt's 12k steps per task
                                      "point-mt": dict(batch_size=500, resets=1)}),
     # BRC (Nauman et al. 2025): BroNet critic 4096 x 2 blocks and actor 256 x 1 on a 32-d task
@@ -212,6 +213,7 @@ METHODS: dict[str, MethodEntry] = {
                                      "mt10": dict(batch_size=1020, warmup_steps=50_000),
                                      "mt10-mjx": dict(batch_size=1020, warmup_steps=50_000),
                                      "mt50": dict(batch_size=1000, warmup_steps=250_000),
+                                     "mt50-mjx": dict(batch_size=1000, warmup_steps=250_000),
                                      # scaled down: the categorical critic's 101 outputs
                                      # double a small critic's cost
                                      "point-mt": dict(critic_width=128, actor_width=64)},

@@ -221,14 +221,14 @@ def record_run(run_dir: str, out_dir: str | None = None, steps: int = 500, fmt: 
     from mtrl_jax.config import ConfigError
     from mtrl_jax.figures import greedy_action, load_config, load_networks
     cfg = load_config(run_dir)
-    if cfg.env not in ("mt10", "mt50", "mt1", "mt10-mjx"):
-        raise ConfigError(f"videos need a Meta-World run (mt10, mt50, mt1, mt10-mjx); this run "
+    if cfg.env not in ("mt10", "mt50", "mt1", "mt10-mjx", "mt50-mjx"):
+        raise ConfigError(f"videos need a Meta-World run (mt10, mt50, mt1, mt10-mjx, mt50-mjx); this run "
                           f"is --env {cfg.env}, which has no MuJoCo scene")
     nets = load_networks(run_dir, seed)
     act = jax.jit(lambda o: greedy_action(nets, o))
     policy = lambda o: np.asarray(act(jnp.asarray(o, jnp.float32)))  # noqa: E731
     run_seed = (cfg.seeds or (cfg.seed,))[0] if seed is None else seed
-    if cfg.env == "mt10-mjx":
+    if cfg.env in ("mt10-mjx", "mt50-mjx"):
         result = mjx_episode_frames(policy, nets.env, steps, run_seed, width, height, camera)
     else:
         if hasattr(nets.env, "close"):

@@ -21,9 +21,9 @@ def test_sections_merge_into_one_table_with_failures_named(tmp_path, capsys):
         "| mtsac | 1280 | 2.0 | 500.00 | 610.50 | 1.00 | 1 | 1.00 | 1 | 13.9 | 5% |\n"
         "| paco | 1280 | 3.0 | 333.00 | 400.25 | 1.53 | 1 | 1.53 | 5 | 14.2 | 4% |\n")
     (d / "env_one_task.log").write_text(
-        "| tasks | E per task | build s | compile s (cache hit) | step ms | physics-step ms | "
-        "env-steps/s | vs CPU Meta-World |\n|---|---|---|---|---|---|---|---|\n"
-        "| reach-v3 | 1024 | 1.0 | 40.0 (no) | 5.0 | 1.0 | 204,800 | - |\n")
+        "| tasks | E per task | programs | build s | compile s (cache hit) | step ms | physics-step ms | "
+        "env-steps/s | vs CPU Meta-World |\n|---|---|---|---|---|---|---|---|---|\n"
+        "| reach-v3 | 1024 | 1 | 1.0 | 40.0 (no) | 5.0 | 1.0 | 204,800 | - |\n")
     (d / "env_mt10.log").write_text("compiling\nstill compiling MT10\n")
     (d / "layouts.log").write_text(
         "| form: library / plain | in | library (ms) | plain (ms) | plain / library |\n"
@@ -44,7 +44,7 @@ def test_sections_merge_into_one_table_with_failures_named(tmp_path, capsys):
     text = "\n".join(out)
     assert "| device | - | NVIDIA H200 0.11.2 1 | ok, 3 s |" in text
     assert "| paco | 400.25 updates/s, 1.53 x MT-SAC | ok, 80 s |" in text
-    assert "E = 1024 per task | 204,800 env-steps/s, step 5.0 ms, compile 40.0 (no) s" in text
+    assert "reach-v3, E = 1024 per task, 1 programs | 204,800 env-steps/s, step 5.0 ms, compile 40.0 (no) s" in text
     assert "MJX env, MT10" in text and "time limit after 120 s: still compiling MT10" in text
     assert "mean success 0.125" in text and "4,800 env-steps/s" in text
     assert "| mt10-mjx brc training | 120,000 env steps | mean success 0.250 | not run |" in text

@@ -203,7 +203,7 @@ def test_early_stop_resumes_its_count_from_the_run_folder(tmp_path):
 
 @pytest.mark.metaworld
 @pytest.mark.parametrize("env,task,listed", [("mt1", "nonexistent-v3", "bin-picking-v3"),
-                                             ("mt1-mjx", "bin-picking-v3", "drawer-close-v3")])
+                                             ("mt1-mjx", "nonexistent-v3", "window-close-v3")])
 def test_unknown_mt1_task_is_a_one_line_error(tmp_path, capsys, env, task, listed):
     code = run_cli.main(["--env", env, "--mt1-task", task, "--out-dir", str(tmp_path),
                          "--no-progress"])

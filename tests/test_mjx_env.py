@@ -1,4 +1,4 @@
-"""The MJX port: every MT10 scene loads in MJX; one task (reach, built as ``--env mt1-mjx``)
+"""The MJX port: every port scene loads in MJX; one task outside MT10 (reach-wall, built as ``--env mt1-mjx``)
 resets, steps, autoresets and reports success through the env interface, with Meta-World's
 scripted expert succeeding on it.
 
@@ -14,13 +14,14 @@ pytest.importorskip("metaworld")
 
 import jax.numpy as jnp  # noqa: E402
 
+from mtrl_jax.envs import mjx_port_task_names  # noqa: E402
 from mtrl_jax.envs.mjx import MJXMultiTaskEnv, build_port_spec, original_model, port_model  # noqa: E402
 from mtrl_jax.envs.mw_tasks import MT10_TASKS, cpu_ref, sample_rand_vecs  # noqa: E402
 
 pytestmark = pytest.mark.metaworld
 
 
-@pytest.mark.parametrize("name", MT10_TASKS)
+@pytest.mark.parametrize("name", mjx_port_task_names())
 def test_port_scene_loads(name):
     """The derived scene loads in MJX, keeps Meta-World's joints and masses, collides only through
     explicit pairs (at least one), and the stock scene is left as it was."""
@@ -35,7 +36,19 @@ def test_port_scene_loads(name):
     mjx.put_model(m)
 
 
-TASK = "reach-v3"
+def test_physics_groups_share_a_scene():
+    """Tasks with one scene (same XML and port spec) are stepped by one physics program; the
+    others each by their own."""
+    from mtrl_jax.envs.mjx.env import physics_groups
+
+    tasks = ("reach-v3", "drawer-open-v3", "push-v3", "drawer-close-v3", "window-close-v3", "window-open-v3")
+    assert physics_groups(tasks) == ((0,), (1, 3), (2,), (4, 5))
+    port = mjx_port_task_names()
+    groups = physics_groups(port)
+    assert sorted(i for g in groups for i in g) == list(range(len(port)))
+
+
+TASK = "reach-wall-v3"  # a task outside MT10 (its scene: the puck on the table, as reach-v3)
 E = 2
 HORIZON = 80  # a short time limit so that the test sees an autoreset
 
@@ -68,7 +81,7 @@ def test_interface_reset_matches_metaworld(env):
 
 @pytest.mark.mjx_compile
 def test_expert_succeeds_and_autoreset(env):
-    """Meta-World's scripted reach expert on the MJX port: success within the episode, then the
+    """Meta-World's scripted reach-wall expert on the MJX port: success within the episode, then the
     time limit truncates and the env autoresets (obs is a reset observation, next_obs is not)."""
     step = jax.jit(env.step)
     key = jax.random.PRNGKey(1)
@@ -90,7 +103,7 @@ def test_expert_succeeds_and_autoreset(env):
             np.testing.assert_array_equal(np.asarray(out.obs), np.asarray(out.next_obs))
         obs = np.array(out.obs[0], np.float64)
     assert success.all(), "the scripted expert did not succeed on the MJX port"
-    assert max(r.max() for r in rewards) > 9.0  # reach's reward reaches ~10 at the goal
+    assert max(r.max() for r in rewards) > 9.0  # reach-wall's reward reaches ~10 at the goal
     assert bool(out.truncated.all())
     # autoreset: the obs to act on is a fresh reset (frame stacked twice, hand back at the start)
     o, n = np.asarray(out.obs[0]), np.asarray(out.next_obs[0])

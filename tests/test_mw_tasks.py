@@ -1,4 +1,5 @@
-"""Parity of the JAX MT10 task logic with CPU Meta-World (no MJX needed).
+"""Parity of the JAX MT10 task logic with CPU Meta-World (no MJX needed; the other MT50 tasks:
+test_mw_tasks_mt50.py, with the same checks).
 
 The JAX observation, reward and success are evaluated on physics states produced by Meta-World's
 own CPU envs (random actions and the scripted experts) and must equal what Meta-World returned.
@@ -17,11 +18,12 @@ metaworld = pytest.importorskip("metaworld")
 
 from mtrl_jax.jax_compat import enable_x64  # noqa: E402
 
-from mtrl_jax.envs.mw_tasks import MT10_TASKS, MT50_TASKS, SPECS, evaluate, sample_rand_vecs  # noqa: E402
+from mtrl_jax.envs.mw_tasks import MT10_TASKS, SPECS, evaluate, sample_rand_vecs  # noqa: E402
 from mtrl_jax.envs.mw_tasks import cpu_ref  # noqa: E402
 
 TOL = 1e-5
 pytestmark = pytest.mark.metaworld
+TASKS = MT10_TASKS  # the other MT50 tasks: test_mw_tasks_mt50.py
 
 
 class _Goals(dict):
@@ -55,7 +57,7 @@ def _check_record(name, rec, dtype=np.float64, tol=TOL):
         assert (np.asarray(s).astype(float) != rec["success"]).mean() <= 0.01
 
 
-@pytest.mark.parametrize("name", MT50_TASKS)
+@pytest.mark.parametrize("name", TASKS)
 def test_obs_reward_success_parity(name, rand_vecs):
     """Random and expert trajectories on CPU Meta-World; the expert must reach success so that the
     success branch of the reward is exercised."""
@@ -68,7 +70,7 @@ def test_obs_reward_success_parity(name, rand_vecs):
     _check_record(name, rec_exp, dtype=np.float32, tol=1e-4)
 
 
-@pytest.mark.parametrize("name", MT50_TASKS)
+@pytest.mark.parametrize("name", TASKS)
 def test_reset_matches_metaworld(name, rand_vecs):
     """Placement and per-episode constants from the JAX reset logic == Meta-World's after reset,
     for a first episode and for a second one with another goal."""
@@ -115,7 +117,7 @@ def test_goal_sampler_matches_mt10():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MT50_TASKS)
+@pytest.mark.parametrize("name", TASKS)
 def test_parity_long(name, rand_vecs):
     """Thousands of steps per task: 4 full random episodes and 4 expert episodes (with action noise)."""
     with enable_x64():

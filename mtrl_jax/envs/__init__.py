@@ -16,6 +16,13 @@ def metaworld_task_names() -> tuple[str, ...]:
     return tuple(ALL_V3_ENVIRONMENTS)
 
 
+def mjx_port_task_names() -> tuple[str, ...]:
+    """The tasks the MJX port has (task logic and a port scene), in MT50's order."""
+    from mtrl_jax.envs.mw_tasks import MT50_TASKS, SPECS
+    from mtrl_jax.envs.mjx.scene import PORT_PAIRS
+    return tuple(t for t in MT50_TASKS if t in SPECS and t in PORT_PAIRS)
+
+
 def check_mt1_task(task: str, known: tuple[str, ...], where: str) -> None:
     if task not in known:
         raise ConfigError(f"--mt1-task {task!r} is not a task of {where}; it has: "
@@ -27,8 +34,13 @@ def check_env(cfg: Config) -> None:
     if cfg.env == "mt1":
         check_mt1_task(cfg.mt1_task, metaworld_task_names(), "Meta-World")
     elif cfg.env == "mt1-mjx":
-        from mtrl_jax.envs.mw_tasks import SPECS
-        check_mt1_task(cfg.mt1_task, tuple(SPECS), "the MJX port")
+        check_mt1_task(cfg.mt1_task, mjx_port_task_names(), "the MJX port")
+    elif cfg.env == "mt50-mjx":
+        from mtrl_jax.envs.mw_tasks import MT50_TASKS
+        missing = [t for t in MT50_TASKS if t not in mjx_port_task_names()]
+        if missing:
+            raise ConfigError(f"--env mt50-mjx needs all 50 tasks in the MJX port; {len(missing)} are not "
+                              f"yet: {', '.join(missing)}")
 
 
 def make_env(cfg: Config, seed: int | None = None):
@@ -41,16 +53,21 @@ def make_env(cfg: Config, seed: int | None = None):
         check_env(cfg)
         from mtrl_jax.envs.metaworld import MetaWorldEnv
         return MetaWorldEnv(cfg.env.upper(), seed=seed, mt1_task=cfg.mt1_task)
-    if cfg.env in ("mt10-mjx", "mt1-mjx"):
+    if cfg.env in ("mt10-mjx", "mt50-mjx", "mt1-mjx"):
         try:
             from mtrl_jax.envs.mjx import MJXMultiTaskEnv
         except ImportError as err:
             raise ConfigError(f"--env {cfg.env} is not available: {err}") from err
         if cfg.env == "mt10-mjx":
             return MJXMultiTaskEnv(envs_per_task=cfg.envs_per_task, seed=seed)
+        if cfg.env == "mt50-mjx":
+            check_env(cfg)
+            from mtrl_jax.envs.mw_tasks import MT50_TASKS
+            return MJXMultiTaskEnv(envs_per_task=cfg.envs_per_task, tasks=MT50_TASKS, seed=seed,
+                                   goal_benchmark=MT50_TASKS)
         check_env(cfg)
         # MT1's goals (metaworld.MT1(task, seed)), as the CPU mt1 env draws them.
         return MJXMultiTaskEnv(envs_per_task=cfg.envs_per_task, tasks=(cfg.mt1_task,), seed=seed,
                                goal_benchmark=(cfg.mt1_task,))
-    raise ConfigError(f"unknown --env {cfg.env!r}: choose point-mt, mt10, mt50, mt1, mt10-mjx "
-                      "or mt1-mjx")
+    raise ConfigError(f"unknown --env {cfg.env!r}: choose point-mt, mt10, mt50, mt1, mt10-mjx, "
+                      "mt50-mjx or mt1-mjx")

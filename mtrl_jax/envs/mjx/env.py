@@ -1,10 +1,14 @@
-"""MJXMultiTaskEnv: E envs per task of MT10 on MJX, reset/step as pure jittable functions.
+"""MJXMultiTaskEnv: E envs per task of MT10, MT50 or any subset on MJX, reset/step as pure
+jittable functions.
 
-Each task has its own MJX model (the scenes differ in size: nq 10 or 16, 1-10 contact pairs), so
-a step runs the ten per-task programs one after the other inside the same jitted function; each
-is a ``vmap`` over the task's E envs of 5 ``mjx.step`` substeps (a ``lax.scan``) followed by the
-forward kinematics Meta-World recomputes before it observes (``mj_forward``). The task logic
-(observation, reward, success, reset constants) is ``mtrl_jax.envs.mw_tasks``.
+Each scene has its own MJX model (the scenes differ in size and contact pairs), so a step runs
+one physics program per scene one after the other inside the same jitted function; each is a
+``vmap`` over the scene's envs of 5 ``mjx.step`` substeps (a ``lax.scan``) followed by the
+forward kinematics Meta-World recomputes before it observes (``mj_forward``). Tasks that share a
+scene (the same metaworld XML and port spec: drawer-open/-close, window-open/-close, the plate
+slides, ...) share that program: their envs are stacked into one batch (``physics_groups``).
+The task logic (observation, reward, success, reset constants) is ``mtrl_jax.envs.mw_tasks``,
+per task.
 
 Fixtures (door, drawer, button box, peg box, window) are placed per env by batching the one
 ``body_pos`` row of the fixture body in the model passed to ``mjx.step`` (``TaskState.fixture``).
@@ -35,6 +39,7 @@ from mtrl_jax.envs.mw_tasks import (
     MOCAP_HIGH,
     MOCAP_LOW,
     MT10_TASKS,
+    MT50_TASKS,
     NUM_GOALS,
     OBS_DIM,
     SPECS,
@@ -125,9 +130,29 @@ class _Task:
         obs, curr, reward, success = evaluate(self.spec, self.probe_fn(d), prev, consts, action)
         return d, curr, obs, reward, success
 
+    def probe_fn_batched(self, d):
+        return jax.vmap(self.probe_fn)(d)
+
+
+def scene_key(task: str) -> tuple:
+    """Tasks with equal keys have the same port scene (same metaworld XML, same PortSpec, same
+    fixture bodies), so one physics program can step the envs of all of them."""
+    from .scene import PORT_PAIRS
+
+    return (SPECS[task].xml, PORT_PAIRS[task], fixture_bodies(SPECS[task]))
+
+
+def physics_groups(tasks: tuple) -> tuple:
+    """Indices of ``tasks`` grouped by ``scene_key``, in first-appearance order."""
+    groups: dict = {}
+    for i, t in enumerate(tasks):
+        groups.setdefault(scene_key(t), []).append(i)
+    return tuple(tuple(g) for g in groups.values())
+
 
 class MJXMultiTaskEnv(DeviceEnv):
-    """MT10 (or a subset via ``tasks``) on MJX with the shared env interface (mtrl_jax.envs.base).
+    """MT10 (or MT50, or a subset, via ``tasks``) on MJX with the shared env interface
+    (mtrl_jax.envs.base). ``share_scenes=False`` steps every task in its own physics program.
 
     The goals are Meta-World's draws for ``seed`` of the benchmark ``goal_benchmark`` (task
     names in the benchmark's order): MT10's by default, ``(task,)`` for MT1's."""
@@ -137,15 +162,18 @@ class MJXMultiTaskEnv(DeviceEnv):
 
     def __init__(self, envs_per_task: int = 1, tasks: tuple = MT10_TASKS, seed: int = 0,
                  max_episode_steps: int = MAX_EPISODE_STEPS, iterations: int = 4, ls_iterations: int = 8,
-                 goal_benchmark: Optional[tuple] = None):
+                 goal_benchmark: Optional[tuple] = None, share_scenes: bool = True):
         self.envs_per_task = int(envs_per_task)
         self.task_names = tuple(tasks)
         self.num_tasks = len(self.task_names)
         self.max_episode_steps = int(max_episode_steps)
-        if goal_benchmark is None:  # a subset of MT10 keeps MT10's draws for its tasks
-            goal_benchmark = MT10_TASKS if set(self.task_names) <= set(MT10_TASKS) else self.task_names
+        if goal_benchmark is None:  # a subset of MT10 (MT50) keeps MT10's (MT50's) draws for its tasks
+            goal_benchmark = next((b for b in (MT10_TASKS, MT50_TASKS) if set(self.task_names) <= set(b)),
+                                  self.task_names)
         goals = sample_rand_vecs(tuple(goal_benchmark), seed)
         self._tasks = [_Task(n, goals[n], iterations, ls_iterations) for n in self.task_names]
+        self.physics_groups = physics_groups(self.task_names) if share_scenes else tuple(
+            (i,) for i in range(self.num_tasks))
 
     def with_envs(self, envs_per_task: int) -> "MJXMultiTaskEnv":
         """The same tasks, goals and scenes with another number of envs per task (evaluation)."""
@@ -179,13 +207,33 @@ class MJXMultiTaskEnv(DeviceEnv):
             obs.append(o)
         return tuple(states), jnp.stack(obs).astype(jnp.float32)
 
+    def _physics(self, state, action):
+        """(T,) the stepped mjx.Data of every task: one vmapped physics program per group of
+        ``physics_groups`` (the tasks of a group share one scene, so their envs are stacked)."""
+        out = [None] * self.num_tasks
+        for group in self.physics_groups:
+            lead = self._tasks[group[0]]
+            cat = lambda *xs: jnp.concatenate(xs, axis=0)  # noqa: E731
+            d = jax.tree_util.tree_map(cat, *[state[i].data for i in group])
+            a = jnp.concatenate([action[i] for i in group], axis=0)
+            fix = None if state[group[0]].fixture is None else jnp.concatenate([state[i].fixture for i in group])
+            d = jax.vmap(lead.physics_one)(d, a, fix)
+            for k, i in enumerate(group):
+                sl = slice(k * self.envs_per_task, (k + 1) * self.envs_per_task)
+                out[i] = jax.tree_util.tree_map(lambda x: x[sl], d)
+        return out
+
     def step(self, state, action, key):
         goals = self._random_goals(key)
         outs = []
         new_states = []
+        physics = self._physics(state, action)
         for i, task in enumerate(self._tasks):
             s = state[i]
-            d, curr, obs, reward, success = jax.vmap(task.step_one)(s.data, s.consts, s.prev, action[i], s.fixture)
+            d = physics[i]
+            obs, curr, reward, success = jax.vmap(
+                lambda p, prev, c, a: evaluate(task.spec, p, prev, c, a))(task.probe_fn_batched(d), s.prev, s.consts,
+                                                                          action[i])
             t = s.t + 1
             trunc = t >= self.max_episode_steps
             rd, rc, rcurr, robs, rfix = jax.vmap(task.reset_one)(goals[i])

@@ -1,6 +1,8 @@
 """Expert parity of the MJX port: Meta-World's scripted experts on CPU Meta-World (stock scenes)
 and on the MJX port (same goals), success rates and hand/object position error along the
-trajectories. Writes the table into docs/mjx_port.md (between the parity markers).
+trajectories. Writes the MT10 table into docs/mjx_port.md (between the parity markers), and one
+JSON per task under docs/mjx_port/mjx/ (the MT50 table, ``port_table.py``, reads them; tasks
+outside MT10 use MT1's goals).
 
     nice -n 10 python -m mtrl_jax.envs.mjx.parity --episodes 5 --envs 64 --steps 300 [--tasks reach-v3 push-v3] [--cpu-port]
 
@@ -20,6 +22,7 @@ import numpy as np
 from mtrl_jax.xla_cache import DEFAULT_CACHE, enable_compile_cache
 
 BEGIN, END = "<!-- parity:begin -->", "<!-- parity:end -->"
+MJX_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "mjx_port", "mjx")
 
 
 def cpu_expert(task, rand_vecs, n_steps=500):  # noqa: D103
@@ -34,7 +37,8 @@ def cpu_expert(task, rand_vecs, n_steps=500):  # noqa: D103
     return np.array(succ), np.stack(hand), np.stack(obj)
 
 
-def mjx_expert(task, envs, seed=0, n_steps=500, iterations=4, ls_iterations=8, timed_steps=3):
+def mjx_expert(task, envs, seed=0, n_steps=500, iterations=4, ls_iterations=8, timed_steps=3,
+               goal_benchmark=None):
     """The expert on ``envs`` MJX envs (goal k % 50 in env k). Also measures the compile time of
     the jitted step and its time per call (fixed random actions, before the expert run), and the
     time of the first (compiling) call of the jitted reset."""
@@ -45,7 +49,7 @@ def mjx_expert(task, envs, seed=0, n_steps=500, iterations=4, ls_iterations=8, t
     from mtrl_jax.envs.mw_tasks import NUM_GOALS, cpu_ref
 
     env = MJXMultiTaskEnv(envs_per_task=envs, tasks=(task,), seed=seed,
-                          iterations=iterations, ls_iterations=ls_iterations)
+                          iterations=iterations, ls_iterations=ls_iterations, goal_benchmark=goal_benchmark)
     step = jax.jit(env.step)
     reset = jax.jit(env.reset)
     key = jax.random.PRNGKey(0)
@@ -98,6 +102,8 @@ def _err(a, b, upto=None):
 
 
 def main(argv=None):
+    import json
+
     from mtrl_jax.envs.mw_tasks import MT10_TASKS, sample_rand_vecs
 
     ap = argparse.ArgumentParser()
@@ -113,14 +119,18 @@ def main(argv=None):
                     help="persistent XLA compilation cache (an empty folder measures a cold compile)")
     args = ap.parse_args(argv)
     enable_compile_cache(args.cache_dir)
-    goals = sample_rand_vecs(MT10_TASKS, args.seed)
+    mt10_goals = sample_rand_vecs(MT10_TASKS, args.seed)
     rows = []
     for task in args.tasks:
+        # MT10's goals for an MT10 task (the table above), MT1's for the other MT50 tasks
+        bench = MT10_TASKS if task in MT10_TASKS else (task,)
+        goals = mt10_goals if task in MT10_TASKS else sample_rand_vecs(bench, args.seed)
         rvs = goals[task][: args.episodes]
         t0 = time.perf_counter()
         cs, ch, co = cpu_expert(task, rvs, args.steps)
         cpu_s = time.perf_counter() - t0
-        ms, mh, mo, comp, step_ms, reset_comp = mjx_expert(task, args.envs, args.seed, args.steps)
+        ms, mh, mo, comp, step_ms, reset_comp = mjx_expert(task, args.envs, args.seed, args.steps,
+                                                           goal_benchmark=bench)
         n = args.episodes
         row = dict(task=task, cpu=cs.mean(), mjx=ms[:n].mean(), mjx_all=ms.mean(), hand100=_err(ch, mh[:n], 100),
                    hand=_err(ch, mh[:n]), obj100=_err(co, mo[:n], 100), obj=_err(co, mo[:n]), compile=comp,
@@ -130,8 +140,14 @@ def main(argv=None):
             row.update(port=ps.mean(), port_hand=_err(ch, ph))
         rows.append(row)
         print(row, flush=True)
+        if not args.no_write and task in MT10_TASKS:
+            _write(args, [r for r in rows if r["task"] in MT10_TASKS])
         if not args.no_write:
-            _write(args, rows)
+            os.makedirs(MJX_DIR, exist_ok=True)
+            with open(os.path.join(MJX_DIR, f"{task}.json"), "w") as f:
+                json.dump(dict(row, envs=args.envs, steps=args.steps, episodes=args.episodes,
+                               goals="MT10" if task in MT10_TASKS else "MT1", seed=args.seed,
+                               mjx_success=ms.astype(int).tolist()), f, indent=1)
     return rows
 
 
@@ -165,12 +181,19 @@ def _write(args, rows):
         lines.append(line)
     table = "\n".join(lines)
     print(table, flush=True)
-    block = f"{BEGIN}\n{table}\n{END}"
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    write_block(path, BEGIN, END, table)
+
+
+def write_block(path: str, begin: str, end: str, body: str) -> None:
+    """Puts ``body`` between the markers ``begin`` and ``end`` of the file (appended if absent)."""
+    text = open(path).read() if os.path.exists(path) else ""
+    block = f"{begin}\n{body}\n{end}"
+    if begin in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text += "\n" + block + "\n"
-    open(path, "w").write(text)
+    with open(path, "w") as f:
+        f.write(text)
 
 
 if __name__ == "__main__":

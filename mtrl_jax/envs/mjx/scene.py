@@ -125,6 +125,9 @@ def _mix_pair(m: mujoco.MjModel, g1: int, g2: int) -> dict:
 def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
     """Returns (MjSpec, info) of the MJX port of ``task``'s scene."""
     spec = mujoco.MjSpec.from_file(asset_path(task))
+    for k, b in enumerate(spec.bodies):  # some scenes leave a body unnamed (the plate slides' puck)
+        if not b.name:
+            b.name = f"__b{k}"
     m0 = spec.compile()
     port = PORT_PAIRS[task]
     geoms = list(spec.geoms)

@@ -26,6 +26,7 @@ from .common import (
     tolerance,
 )
 from . import tasks_hinge, tasks_objects, tasks_press, tasks_tools
+from .placement import consts_obj, place_fixture, place_obj
 from .spec import MOCAP_HIGH, MOCAP_LOW, TaskSpec, a64, f32, make_probe_fn, zeros3  # noqa: F401
 
 MT10_TASKS = (
@@ -202,41 +203,7 @@ def _window_reward(sigmoid, close):
 _z3 = zeros3
 
 
-def _place_obj(rv, qpos, qvel, settled, adr, z_from_settled=False):
-    if z_from_settled:  # push: fix_extreme_obj_pos keeps the settled body height
-        pos = jnp.stack([rv[0], rv[1], settled.obj_pos[2]])
-    else:
-        pos = rv[:3]
-    qpos = qpos.at[9:12].set(pos.astype(qpos.dtype))
-    qvel = qvel.at[9:15].set(0.0)
-    return qpos, qvel, None
-
-
-def _consts_obj(push=False, pick=False):
-    def fn(rv, settled, placed, prev, spec):
-        init_tcp = tcp_center(settled)
-        if push:
-            obj_init = jnp.stack([rv[0], rv[1], settled.obj_pos[2]])
-            target = jnp.stack([rv[3], rv[4], settled.obj_pos[2]])
-        else:
-            obj_init, target = rv[:3], rv[3:6]
-        return Consts(target_pos=target, obj_init_pos=obj_init, init_tcp=init_tcp,
-                      init_lpad=settled.lpad, init_rpad=settled.rpad, aux=_z3(rv), aux2=_z3(rv))
-
-    return fn
-
-
-def _place_fixture(qval=None, zero_vel=False):
-    """Moves the fixture body to rv; optionally writes the task joint (adr = (qposadr, dofadr))."""
-
-    def fn(rv, qpos, qvel, settled, adr):
-        if qval is not None:
-            qpos = qpos.at[adr[0]].set(qval)
-            if zero_vel:
-                qvel = qvel.at[adr[1]].set(0.0)
-        return qpos, qvel, rv[:3]
-
-    return fn
+_place_obj, _consts_obj, _place_fixture = place_obj, consts_obj, place_fixture
 
 
 def _place_drawer_close(rv, qpos, qvel, settled, adr):
@@ -398,6 +365,9 @@ def sample_rand_vecs(task_names=MT10_TASKS, seed: int | None = 0, n_goals: int =
                 return rv
 
     out = {}
+    missing = [n for n in task_names if n not in SPECS]
+    if missing:
+        raise KeyError(f"no JAX task logic for {', '.join(missing)} (it has: {', '.join(SPECS)})")
     for name in task_names:
         s = SPECS[name]
         vecs = []
