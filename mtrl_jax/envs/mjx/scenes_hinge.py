@@ -6,10 +6,10 @@ from .scene_spec import CLAWS, PADS, PortSpec
 
 # Plate slides: the puck rides on two slide joints (no table contact); in the stock scene the
 # experts push it with the left pad and the left claw only (goal 0 of MT1, seed 0: 112-120 contact
-# steps each for plate-slide and plate-slide-back), pressing down on its top face as they push.
-# The cylinder becomes a box of the same extents (cylinder-box is not an MJX pair). As a capsule
-# (round side, rounded top) the experts slid off it: CPU MuJoCo, 10 goals: plate-slide 0.60,
-# plate-slide-back 0.00, plate-slide-back-side 1.00 but 290 steps late; as a box, the table.
+# steps each for plate-slide and plate-slide-back). The puck's collision geom is a box already in
+# metaworld's XML (0.05 x 0.05 x 0.015), so the "box" retype changes nothing but fixing the body's
+# stock inertia; as a capsule instead the experts slid off it (CPU MuJoCo, 10 goals: plate-slide
+# 0.60, plate-slide-back 0.00, plate-slide-back-side 1.00 but 290 steps late).
 _PLATE = PortSpec(retype=(("puck", "box"),), pairs=((PADS + CLAWS, ("puck",)),))
 
 PORT: dict[str, PortSpec] = {
