@@ -125,13 +125,6 @@ class _Task:
         d, _ = jax.lax.scan(sub, d, None, length=FRAME_SKIP)
         return mjx.kinematics(model, d)
 
-    def step_one(self, d, consts, prev, action, fixture=None):
-        d = self.physics_one(d, action, fixture)
-        obs, curr, reward, success = evaluate(self.spec, self.probe_fn(d), prev, consts, action)
-        return d, curr, obs, reward, success
-
-    def probe_fn_batched(self, d):
-        return jax.vmap(self.probe_fn)(d)
 
 
 def scene_key(task: str) -> tuple:
@@ -232,7 +225,7 @@ class MJXMultiTaskEnv(DeviceEnv):
             s = state[i]
             d = physics[i]
             obs, curr, reward, success = jax.vmap(
-                lambda p, prev, c, a: evaluate(task.spec, p, prev, c, a))(task.probe_fn_batched(d), s.prev, s.consts,
+                lambda p, prev, c, a: evaluate(task.spec, p, prev, c, a))(jax.vmap(task.probe_fn)(d), s.prev, s.consts,
                                                                           action[i])
             t = s.t + 1
             trunc = t >= self.max_episode_steps
