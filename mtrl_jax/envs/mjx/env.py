@@ -104,7 +104,13 @@ class _Task:
         d = d.replace(qpos=qpos, qvel=qvel)
         if fix is not None:
             fix = fix.astype(self.model.body_pos.dtype)
-        d = mjx.kinematics(self.model_for(fix), d)
+        model = self.model_for(fix)
+        d = mjx.kinematics(model, d)
+        if spec.settle_steps:  # ctrl and mocap as the hand settle left them, as cpu_ref.reset_cpu
+            d, _ = jax.lax.scan(lambda d, _: (mjx.step(model, d), None), d, None, length=spec.settle_steps)
+            if spec.after_settle is not None:
+                qpos, qvel = spec.after_settle(rv, d.qpos, d.qvel, self.adr)
+                d = mjx.kinematics(model, d.replace(qpos=qpos, qvel=qvel))
         placed = self.probe_fn(d)
         consts = spec.consts(rv, self.settled_probe, placed, jnp.zeros(3, rv.dtype), spec)
         obs, curr = reset_obs(spec, placed, consts)
@@ -125,6 +131,16 @@ class _Task:
         d, _ = jax.lax.scan(sub, d, None, length=FRAME_SKIP)
         return mjx.kinematics(model, d)
 
+
+
+def _reset_if_any(trunc, reset_fn, goals, current):
+    """``reset_fn(goals)`` if any env of the batch is truncated, else ``current`` (same pytree).
+
+    Envs of a batch start together, so they truncate on the same step: a step without a
+    truncation skips the reset's kinematics (and a task's settle steps) instead of computing them
+    for a ``where`` that throws them away. Under a ``vmap`` over seeds the cond becomes a select,
+    the cost without it."""
+    return jax.lax.cond(jnp.any(trunc), reset_fn, lambda _: current, goals)
 
 
 def scene_key(task: str) -> tuple:
@@ -229,7 +245,8 @@ class MJXMultiTaskEnv(DeviceEnv):
                                                                           action[i])
             t = s.t + 1
             trunc = t >= self.max_episode_steps
-            rd, rc, rcurr, robs, rfix = jax.vmap(task.reset_one)(goals[i])
+            rd, rc, rcurr, robs, rfix = _reset_if_any(trunc, jax.vmap(task.reset_one), goals[i],
+                                                      (d, s.consts, curr, obs, s.fixture))
 
             def pick(new, old):
                 m = trunc.reshape(trunc.shape + (1,) * (new.ndim - 1))

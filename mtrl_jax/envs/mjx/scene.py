@@ -29,7 +29,7 @@ import numpy as np
 
 from mtrl_jax.envs.mw_tasks import SPECS
 
-from . import scenes_hinge, scenes_objects, scenes_press, scenes_tools
+from . import scenes_handles, scenes_hinge, scenes_objects, scenes_press, scenes_sweeps, scenes_tools
 from .scene_spec import CLAWS, HAND_BOX, PADS, TABLE, PortSpec  # noqa: F401
 
 
@@ -102,7 +102,8 @@ PORT_PAIRS: dict[str, PortSpec] = {
     "window-open-v3": _WINDOW,
     "window-close-v3": _WINDOW,
 }
-for _family in (scenes_press.PORT, scenes_hinge.PORT, scenes_objects.PORT, scenes_tools.PORT):
+for _family in (scenes_press.PORT, scenes_handles.PORT, scenes_hinge.PORT, scenes_objects.PORT, scenes_sweeps.PORT,
+                scenes_tools.PORT):
     assert not set(_family) & set(PORT_PAIRS), set(_family) & set(PORT_PAIRS)
     PORT_PAIRS.update(_family)
 

@@ -175,15 +175,29 @@ def reset_cpu(name, model, data, rand_vec, prev_fixture_pos=None):
     if prev_fixture_pos is None:
         prev_fixture_pos = fixture_pos_of(spec, model)
     probe_fn = _probe_cache(name, model)
-    settle_hand(spec, model, data, prev_fixture_pos)
-    settled = _np_probe(probe_fn, data)
     rv = jnp.asarray(rand_vec, jnp.float64)
-    qpos, qvel, fix = spec.place(rv, jnp.asarray(data.qpos), jnp.asarray(data.qvel), settled, task_adr(spec, model))
+    adr = task_adr(spec, model)
+    # The hand settles with the fixture already at its new place: Meta-World's reset runs
+    # reset_model twice and the first run moved it (it matters where the settle touches the
+    # fixture, as box-close's lid does the box).
+    mujoco.mj_resetData(model, data)
+    fix = spec.place(rv, jnp.asarray(data.qpos), jnp.asarray(data.qvel), _np_probe(probe_fn, data), adr)[2]
+    settle_hand(spec, model, data, prev_fixture_pos if fix is None else np.asarray(fix))
+    settled = _np_probe(probe_fn, data)
+    qpos, qvel, fix = spec.place(rv, jnp.asarray(data.qpos), jnp.asarray(data.qvel), settled, adr)
     data.qpos[:] = np.asarray(qpos)
     data.qvel[:] = np.asarray(qvel)
     if fix is not None:
         set_fixture_pos(spec, model, np.asarray(fix))
     mujoco.mj_forward(model, data)
+    if spec.settle_steps:
+        for _ in range(spec.settle_steps):  # ctrl and mocap as settle_hand left them
+            mujoco.mj_step(model, data)
+        if spec.after_settle is not None:
+            qpos, qvel = spec.after_settle(rv, jnp.asarray(data.qpos), jnp.asarray(data.qvel), adr)
+            data.qpos[:] = np.asarray(qpos)
+            data.qvel[:] = np.asarray(qvel)
+            mujoco.mj_forward(model, data)
     placed = _np_probe(probe_fn, data)
     prev = prev_fixture_pos if prev_fixture_pos is not None else np.zeros(3)
     consts = spec.consts(rv, settled, placed, jnp.asarray(prev), spec)

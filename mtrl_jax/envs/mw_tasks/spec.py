@@ -68,6 +68,17 @@ class TaskSpec:
     # CPU reference: env -> (aux (3,), aux2 (3,)), the Consts extras read from Meta-World's env
     env_aux: Optional[Callable] = None
     draws_per_reset: int = 2  # rand-vec draws Meta-World's reset makes (reset_model runs twice)
+    # Probe -> the observed object position, for a point no body, geom or site marks (dial-turn's
+    # knob tip): applied to ``obj`` by the probe, so rewards and observation read the result
+    obj_fn: Optional[Callable] = None
+    # Resets that run the physics after the placement (door-lock, box-close): this many single
+    # mj_step calls with the fixture at its new place and ctrl / mocap as the hand settle left
+    # them ([-1, 1], hand_init_pos). Then ``after_settle`` (rv, qpos, qvel, adr) -> (qpos, qvel),
+    # the state edit Meta-World makes after the steps (set_state: a forward follows), or None: no
+    # forward, the state is observed as the last mj_step leaves it (xpos one integration behind
+    # qpos). ``consts`` gets the probe of that final state as its placed probe.
+    settle_steps: int = 0
+    after_settle: Optional[Callable] = None
 
 
 # --------------------------------------------------------------------------- probes
@@ -141,9 +152,10 @@ def make_probe_fn(spec: TaskSpec, model):
             sites = sites.at[: len(point_r)].set(jnp.stack([table[k][i] for k, i in point_r]))
         theta = jnp.asarray(data.qpos)[theta_adr].astype(dt) if theta_adr is not None else jnp.zeros((), dt)
         obj2 = read_pos(obj2_r) if obj2_r is not None else jnp.zeros(3, dt)
-        return Probe(hand=xpos[ids["hand"]], rclaw=xpos[ids["rclaw"]], lclaw=xpos[ids["lclaw"]],
-                     r_ee=site_xpos[ids["r_ee"]], l_ee=site_xpos[ids["l_ee"]], lpad=xpos[ids["lpad"]],
-                     rpad=xpos[ids["rpad"]], obj_pos=read_pos(obj_r), obj_quat=read_quat(quat_r), theta=theta,
-                     sites=sites, obj2_pos=obj2, obj2_quat=read_quat(quat2_r))
+        p = Probe(hand=xpos[ids["hand"]], rclaw=xpos[ids["rclaw"]], lclaw=xpos[ids["lclaw"]],
+                  r_ee=site_xpos[ids["r_ee"]], l_ee=site_xpos[ids["l_ee"]], lpad=xpos[ids["lpad"]],
+                  rpad=xpos[ids["rpad"]], obj_pos=read_pos(obj_r), obj_quat=read_quat(quat_r), theta=theta,
+                  sites=sites, obj2_pos=obj2, obj2_quat=read_quat(quat2_r))
+        return p if spec.obj_fn is None else p._replace(obj_pos=spec.obj_fn(p))
 
     return probe

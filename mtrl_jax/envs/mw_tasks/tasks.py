@@ -25,7 +25,7 @@ from .common import (
     tcp_center,
     tolerance,
 )
-from . import tasks_hinge, tasks_objects, tasks_press, tasks_tools
+from . import tasks_handles, tasks_hinge, tasks_objects, tasks_press, tasks_sweeps, tasks_tools
 from .placement import consts_obj, place_fixture, place_obj
 from .spec import MOCAP_HIGH, MOCAP_LOW, TaskSpec, a64, f32, make_probe_fn, zeros3  # noqa: F401
 
@@ -319,7 +319,8 @@ SPECS: dict[str, TaskSpec] = {
 
 
 # The other 40 tasks of MT50, one module per family.
-for _family in (tasks_press.SPECS, tasks_hinge.SPECS, tasks_objects.SPECS, tasks_tools.SPECS):
+for _family in (tasks_press.SPECS, tasks_handles.SPECS, tasks_hinge.SPECS, tasks_objects.SPECS, tasks_sweeps.SPECS,
+                tasks_tools.SPECS):
     assert not set(_family) & set(SPECS), set(_family) & set(SPECS)
     SPECS.update(_family)
 

@@ -47,6 +47,36 @@ def _door_unlock_reward(obs, p, c, a):
     return 2 * ready + 8 * pushed, obj_to_target <= 0.02
 
 
+def _door_lock_reward(obs, p, c, a):
+    obj = obs[4:7]
+    scale = jnp.array([0.25, 1.0, 0.5], obs.dtype)
+    # tcp is the left pad; init_left_pad is a view of its xpos, so the margin is the same distance
+    tcp_to_obj = jnp.linalg.norm((obj - p.lpad) * scale)
+    obj_to_target = jnp.abs(c.target_pos[2] - obj[2])
+    near_lock = tolerance(tcp_to_obj, 0.0, 0.01, tcp_to_obj)
+    pressed = tolerance(obj_to_target, 0.0, 0.005, 0.1)
+    reward = 2 * hamacher_product(jnp.maximum(obs[3], 0.0), near_lock) + 8 * pressed
+    return reward, obj_to_target <= 0.02
+
+
+def _box_close_reward(obs, p, c, a):
+    grab = jnp.clip((jnp.clip(a[3], -1, 1) + 1.0) / 2.0, 0.0, 1.0)
+    ideal = jnp.array([0.707, 0.0, 0.0, 0.707], obs.dtype)
+    quat = jnp.maximum(1.0 - jnp.linalg.norm(obs[7:11] - ideal) / 0.2, 0.0)
+    hand = obs[:3]
+    lid = obs[4:7] + jnp.array([0.0, 0.0, 0.02], obs.dtype)
+    radius = jnp.linalg.norm(hand[:2] - lid[:2])
+    floor = jnp.where(radius <= 0.02, 0.0, 0.04 * jnp.log(jnp.maximum(radius - 0.02, 1e-30)) + 0.4)
+    above_floor = jnp.where(hand[2] >= floor, 1.0, tolerance(floor - hand[2], 0.0, 0.01, floor / 2.0))
+    in_place = tolerance(jnp.linalg.norm(hand - lid), 0.0, 0.02, 0.5)
+    ready = hamacher_product(above_floor, in_place)
+    err = jnp.linalg.norm((c.target_pos - lid) * jnp.array([1.0, 1.0, 3.0], obs.dtype))
+    lifted = 0.2 * (lid[2] > 0.04) + 0.8 * tolerance(err, 0.0, 0.05, 0.25)
+    reward = 2.0 * hamacher_product(grab, ready) + 8.0 * lifted
+    success = jnp.linalg.norm(obs[4:7] - c.target_pos) < 0.08
+    return jnp.where(success, 10.0, reward) * quat, success
+
+
 def _faucet_reward(obj_offset):
     def fn(obs, p, c, a):
         radius = 0.07
@@ -106,6 +136,31 @@ def _place_door_unlock(rv, qpos, qvel, settled, adr):
     return qpos.at[9].set(1.5708), qvel.at[9].set(0.0), rv[:3]
 
 
+def _place_door_lock(rv, qpos, qvel, settled, adr):
+    return qpos, qvel, rv[:3]
+
+
+def _place_box(rv, qpos, qvel, settled, adr):
+    # box_height: the box body's z, which no reset changes from the XML's 0
+    return qpos, qvel, jnp.stack([rv[3], rv[4], 0.0 * rv[5]])
+
+
+def _after_settle_box(rv, qpos, qvel, adr):
+    # _set_obj_xyz(obj_init_pos) after the steps: the lid's position (its settled quaternion kept)
+    qpos = qpos.at[9:12].set(_box_lid_init(rv).astype(qpos.dtype))
+    return qpos, qvel.at[9:15].set(0.0)
+
+
+def _box_lid_init(rv):
+    # obj_init_pos: rv's xy and init_config's float32 z
+    return jnp.stack([rv[0], rv[1], jnp.asarray(f32(0.02)[0], rv.dtype)])
+
+
+def _consts_box(rv, settled, placed, prev, spec):
+    return Consts(target_pos=rv[3:6], obj_init_pos=_box_lid_init(rv), init_tcp=tcp_center(settled),
+                  init_lpad=settled.lpad, init_rpad=settled.rpad, aux=zeros3(rv), aux2=zeros3(rv))
+
+
 def _place_faucet(rv, qpos, qvel, settled, adr):
     return qpos, qvel, rv[:3]
 
@@ -160,6 +215,19 @@ SPECS: dict[str, TaskSpec] = {
         ("site", "lockStartUnlock", (0, 0, 0)), ("body_quat", "door_link"), _door_unlock_reward,
         _place_door_unlock, _consts_offset((0.1, -0.04, 0.0), obj_init="lock"), sites=("body:lock_link",),
         fixture_body="door", expert="SawyerDoorUnlockV3Policy"),
+    "door-lock-v3": TaskSpec(
+        "door-lock-v3", "SawyerDoorLockEnvV3", "sawyer_door_lock.xml", f32(0, 0.6, 0.2),
+        a64(-0.1, 0.8, 0.15), a64(0.1, 0.85, 0.15), _HAND_LOW, _HAND_HIGH,
+        ("site", "lockStartLock", (0, 0, 0)), ("body_quat", "door_link"), _door_lock_reward,
+        _place_door_lock, _consts_offset((0.0, -0.04, -0.1), obj_init="lock"), sites=("body:lock_link",),
+        fixture_body="door", settle_steps=5, expert="SawyerDoorLockV3Policy"),
+    "box-close-v3": TaskSpec(
+        "box-close-v3", "SawyerBoxCloseEnvV3", "sawyer_box.xml", f32(0, 0.6, 0.2),
+        a64(-0.05, 0.5, 0.02, -0.1, 0.7, 0.133), a64(0.05, 0.55, 0.02, 0.1, 0.8, 0.133),
+        a64(-0.1, 0.7, 0.133), a64(0.1, 0.8, 0.133), ("body", "top_link", (0, 0, 0)),
+        ("body_quat", "top_link"), _box_close_reward, _place_box, _consts_box, fixture_body="boxbody",
+        reject=(0.25, "obj_goal"), settle_steps=5, after_settle=_after_settle_box,
+        expert="SawyerBoxCloseV3Policy"),
     "faucet-open-v3": TaskSpec(
         "faucet-open-v3", "SawyerFaucetOpenEnvV3", "sawyer_faucet.xml", a64(0.0, 0.4, 0.2),
         a64(-0.05, 0.8, 0.0), a64(0.05, 0.85, 0.0), _HAND_LOW, _HAND_HIGH,

@@ -1,0 +1,29 @@
+"""MJX port scenes (``PortSpec``s, see ``scene.py``) for the MT50 family: handle presses and pulls, the lever and the dial."""
+
+from __future__ import annotations
+
+from .scene_spec import CLAWS, HAND_BOX, PADS, PortSpec
+
+# Handle press / pull (both XMLs hold the same handle): in the stock scene the experts touch the
+# handle_link's box (geom 44, the lever arm) and its grip (geom 45, a cylinder along x, made a
+# capsule: same round cross-section) with the pads and the claws, nothing else (MT1 goals 0-1 of
+# seed 0). The press pushes the box from above, the pulls lift the grip or the box from below.
+_HANDLE_ARM, _HANDLE_GRIP = "__g44", "__g45"
+_HANDLE = PortSpec(retype=((_HANDLE_GRIP, "capsule"),), pairs=((PADS + CLAWS, (_HANDLE_ARM, _HANDLE_GRIP)),))
+
+# Lever: the fingers and the gripper base (the hand mesh, entered as its bounding box) push the
+# lever's rod (geom 45, a cylinder along y, made a capsule) and its ball (geom 46, a sphere).
+_LEVER_ROD, _LEVER_BALL = "__g45", "__g46"
+_LEVER = PortSpec(retype=((_LEVER_ROD, "capsule"),), boxes=((HAND_BOX, "body:right_hand:mesh"),),
+                  pairs=((PADS + CLAWS + (HAND_BOX,), (_LEVER_ROD, _LEVER_BALL)),))
+
+PORT: dict[str, PortSpec] = {
+    "handle-press-v3": _HANDLE,
+    "handle-pull-v3": _HANDLE,
+    "handle-press-side-v3": _HANDLE,
+    "handle-pull-side-v3": _HANDLE,
+    "lever-pull-v3": _LEVER,
+}
+
+# Dial: the fingers turn the knob by its head (geom 40, a box); nothing else touches.
+PORT["dial-turn-v3"] = PortSpec(pairs=((PADS + CLAWS, ("__g40",)),))
