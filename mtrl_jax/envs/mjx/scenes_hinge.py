@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scene_spec import CLAWS, HAND_BOX, PADS, PortSpec
+from .scene_spec import CLAWS, HAND_BOX, PADS, TABLE, PortSpec
 
 # Plate slides: the puck rides on two slide joints (no table contact); in the stock scene the
 # experts push it with the left pad and the left claw only (goal 0 of MT1, seed 0: 112-120 contact
@@ -15,9 +15,30 @@ _PLATE = PortSpec(retype=(("puck", "box"),), pairs=((PADS + CLAWS, ("puck",)),))
 _GRIPPER = (HAND_BOX,) + CLAWS + PADS
 _HAND = ((HAND_BOX, "body:right_hand:mesh"),)
 
+# Faucets: the pads and claws turn the handle by its capsule (geom 43); the gripper base touches it
+# in 32-79 of the expert's steps as well, not needed for the turn.
+_FAUCET = PortSpec(pairs=((PADS + CLAWS, ("__g43",)),))
+
+# sawyer_door_lock.xml: the gripper turns the lock's lever (geom 55) and, locking, leans on the door
+# (geom 48, 289-322 steps of 500 in the stock expert's episodes). One spec for both tasks.
+_LOCK = PortSpec(boxes=_HAND, pairs=((_GRIPPER, ("__g55", "__g48")),))
+
+# box-close: the pads lift the lid by its handle bar (geom 49; the handle's mesh around it left
+# out). The lid's four rim boxes rest on the table; on the box its plate (geom 45) lies on the four
+# walls' tops and the rims hang outside the walls.
+_LID_PLATE, _LID_RIM = "__g45", ("__g44", "__g46", "__g47", "__g48")
+_BOX_WALLS = ("__g37", "__g38", "__g39", "__g40")
+_BOX = PortSpec(boxes=(("__lid_handle", "BoxHandleGeom"),),
+                pairs=((PADS + CLAWS, ("__lid_handle",)), (_LID_RIM, (TABLE,)),
+                       ((_LID_PLATE,) + _LID_RIM, _BOX_WALLS)))
+
 PORT: dict[str, PortSpec] = {
+    "faucet-open-v3": _FAUCET,
+    "faucet-close-v3": _FAUCET,
     "door-close-v3": PortSpec(boxes=_HAND, pairs=((_GRIPPER, ("__g51",)),)),
-    "door-unlock-v3": PortSpec(boxes=_HAND, pairs=((_GRIPPER, ("__g55",)),)),
+    "door-lock-v3": _LOCK,
+    "door-unlock-v3": _LOCK,
+    "box-close-v3": _BOX,
     "plate-slide-v3": _PLATE,
     "plate-slide-back-v3": _PLATE,
     "plate-slide-side-v3": _PLATE,

@@ -10,7 +10,62 @@ from .scene_spec import CLAWS, PADS, TABLE, PortSpec
 _MUG = "__g10"
 _COFFEE = PortSpec(retype=((_MUG, "box"),), pairs=((PADS + CLAWS, (_MUG,)), ((_MUG,), (TABLE,))))
 
+# basketball: the pads and claws hold the ball (a sphere already), which rolls on the table and
+# meets the backboard (geom 43) on the way into the hoop.
+_BALL = "objGeom"
+
+# hammer: the pads grip the handle (geom 42, a capsule); the head (geom 45) hits the nail's head
+# (geom 55); head and nail are cylinders, made boxes (MJX has no box-cylinder or cheap
+# cylinder-cylinder test), as is the handle's end (geom 46) that rests on the table.
+_HAMMER_HANDLE, _HAMMER_HEAD, _HAMMER_END, _NAIL = "__g42", "__g45", "__g46", "__g55"
+
+# sawyer_stick_obj.xml (one spec for both stick tasks): the pads and claws hold the stick (a box),
+# which slides on the table and pushes the container's cylinders (geoms 45-46, made boxes) or hooks
+# its handle (geoms 47-49). The gripper base touches the container in the stock scene too; as the
+# hand mesh's bounding box it stopped the pulled stick 3 cm short of the handle (CPU MuJoCo, pull
+# expert 0 of 3 goals), so it is left out.
+_STICK, _CONTAINER = "objGeom", ("__g45", "__g46", "__g47", "__g48", "__g49")
+_STICKS = PortSpec(retype=(("__g45", "box"), ("__g46", "box")),
+                   pairs=((PADS + CLAWS, (_STICK,)), ((_STICK,), (TABLE,) + _CONTAINER),
+                          (PADS + CLAWS, ("__g45", "__g47", "__g48", "__g49"))))
+
+# peg-unplug-side: the pads pull the plug by its box (geom 43); the plug's tip (sphere 40) slides
+# along the socket's five walls (geoms 46-50). Its shaft (a cylinder) touches them too in the stock
+# scene; made a capsule (longer by its radius at both ends) it wedged the plug (0 of 10 goals).
+_PLUG = PortSpec(pairs=((PADS + CLAWS, ("__g43", "__g42")),
+                        (("__g40",), ("__g46", "__g47", "__g48", "__g49", "__g50"))))
+
+# sawyer_assembly_peg.xml (one spec for both tasks): the pads hold the ring by its handle (geom 47);
+# the ring's eight capsules (geoms 39-46) rest on the table and slide along the pole (geom 49, a
+# cylinder, made a capsule: capsule-capsule is MJX's cheap test, capsule-cylinder its SDF one).
+_RING = tuple(f"__g{i}" for i in range(39, 47))
+_ASSEMBLY = PortSpec(retype=(("__g49", "capsule"),),
+                     pairs=((PADS + CLAWS, ("__g47",)), (_RING + ("__g47",), (TABLE,)), (_RING, ("__g49",))))
+
+# sawyer_stick_obj.xml: the pads and claws hold the stick (objGeom, a box), which rests on the
+# table; stick-push pushes the thermos by its body (geom 45, a cylinder, made a box), stick-pull
+# hooks its handle (boxes 47-49). One spec for both tasks: one physics program.
+_STICK = PortSpec(retype=(("__g45", "box"),),
+                  pairs=((PADS + CLAWS, ("objGeom",)), (("objGeom",), (TABLE, "__g45", "__g47", "__g48", "__g49"))))
+
+# peg-unplug-side: the pads grip the plug's sphere and head (geoms 42, 43), the claws the head;
+# the plug's shaft (box 41) slides out between the socket's walls (boxes 46-50) over the table.
+_PLUG_PARTS, _PLUG_WALLS = ("__g42", "__g43"), ("__g46", "__g47", "__g48", "__g49", "__g50")
+
 PORT: dict[str, PortSpec] = {
+    "assembly-v3": _ASSEMBLY,
+    "disassemble-v3": _ASSEMBLY,
+    "stick-push-v3": _STICKS,
+    "stick-pull-v3": _STICKS,
+    "peg-unplug-side-v3": _PLUG,
+    "basketball-v3": PortSpec(pairs=((PADS + CLAWS, (_BALL,)), ((_BALL,), (TABLE, "__g43")))),
+    "hammer-v3": PortSpec(retype=((_HAMMER_HEAD, "box"), (_HAMMER_END, "box"), (_NAIL, "box")),
+                          pairs=((PADS + CLAWS, (_HAMMER_HANDLE,)), ((_HAMMER_HEAD,), (_NAIL,)),
+                                 ((_HAMMER_HANDLE, _HAMMER_HEAD, _HAMMER_END), (TABLE,)))),
+    "stick-push-v3": _STICK,
+    "stick-pull-v3": _STICK,
+    "peg-unplug-side-v3": PortSpec(pairs=((PADS, _PLUG_PARTS), (CLAWS, ("__g43",)),
+                                          (("__g41",), _PLUG_WALLS + (TABLE,)))),
     "coffee-push-v3": _COFFEE,
     "coffee-pull-v3": _COFFEE,
 }
