@@ -42,16 +42,6 @@ _RING = tuple(f"__g{i}" for i in range(39, 47))
 _ASSEMBLY = PortSpec(retype=(("__g49", "capsule"),),
                      pairs=((PADS + CLAWS, ("__g47",)), (_RING + ("__g47",), (TABLE,)), (_RING, ("__g49",))))
 
-# sawyer_stick_obj.xml: the pads and claws hold the stick (objGeom, a box), which rests on the
-# table; stick-push pushes the thermos by its body (geom 45, a cylinder, made a box), stick-pull
-# hooks its handle (boxes 47-49). One spec for both tasks: one physics program.
-_STICK = PortSpec(retype=(("__g45", "box"),),
-                  pairs=((PADS + CLAWS, ("objGeom",)), (("objGeom",), (TABLE, "__g45", "__g47", "__g48", "__g49"))))
-
-# peg-unplug-side: the pads grip the plug's sphere and head (geoms 42, 43), the claws the head;
-# the plug's shaft (box 41) slides out between the socket's walls (boxes 46-50) over the table.
-_PLUG_PARTS, _PLUG_WALLS = ("__g42", "__g43"), ("__g46", "__g47", "__g48", "__g49", "__g50")
-
 PORT: dict[str, PortSpec] = {
     "assembly-v3": _ASSEMBLY,
     "disassemble-v3": _ASSEMBLY,
@@ -62,10 +52,6 @@ PORT: dict[str, PortSpec] = {
     "hammer-v3": PortSpec(retype=((_HAMMER_HEAD, "box"), (_HAMMER_END, "box"), (_NAIL, "box")),
                           pairs=((PADS + CLAWS, (_HAMMER_HANDLE,)), ((_HAMMER_HEAD,), (_NAIL,)),
                                  ((_HAMMER_HANDLE, _HAMMER_HEAD, _HAMMER_END), (TABLE,)))),
-    "stick-push-v3": _STICK,
-    "stick-pull-v3": _STICK,
-    "peg-unplug-side-v3": PortSpec(pairs=((PADS, _PLUG_PARTS), (CLAWS, ("__g43",)),
-                                          (("__g41",), _PLUG_WALLS + (TABLE,)))),
     "coffee-push-v3": _COFFEE,
     "coffee-pull-v3": _COFFEE,
 }
