@@ -5,6 +5,7 @@ scripted expert succeeding on it.
 Kept small for CI: one task, 2 envs, one compile (reused from the persistent compilation cache)."""
 
 
+import mujoco
 import numpy as np
 import pytest
 
@@ -34,6 +35,33 @@ def test_port_scene_loads(name):
     assert not np.any(m.geom_contype | m.geom_conaffinity)
     assert m0.npair == 0 and np.any(m0.geom_contype)
     mjx.put_model(m)
+
+
+def test_pair_margins_are_dropped_unless_the_spec_keeps_them():
+    """A pair's margin and gap are 0 by default; with ``PortSpec.margins`` they are the larger of
+    the two geoms' stock values (MuJoCo's rule): handle-pull-side's fingers have 1 mm, the handle
+    none."""
+    import dataclasses
+
+    from mtrl_jax.envs.mjx import scene
+
+    name = "handle-pull-side-v3"
+    m0 = original_model(name)
+    kept = port_model(name)
+    assert scene.PORT_PAIRS[name].margins
+    for k in range(kept.npair):
+        g1, g2 = (mujoco.mj_name2id(m0, mujoco.mjtObj.mjOBJ_GEOM,
+                                    mujoco.mj_id2name(kept, mujoco.mjtObj.mjOBJ_GEOM, int(g)))
+                  for g in (kept.pair_geom1[k], kept.pair_geom2[k]))
+        assert kept.pair_margin[k] == max(m0.geom_margin[g1], m0.geom_margin[g2]) == 0.001
+        assert kept.pair_gap[k] == 0.0
+    original = scene.PORT_PAIRS[name]
+    try:
+        scene.PORT_PAIRS[name] = dataclasses.replace(original, margins=False)
+        dropped = port_model(name)
+    finally:
+        scene.PORT_PAIRS[name] = original
+    assert dropped.npair == kept.npair and not np.any(dropped.pair_margin)
 
 
 def test_physics_groups_share_a_scene():

@@ -13,7 +13,7 @@ What the transform does, per task (``PORT_PAIRS`` lists the contacts each task k
 - a mesh that pushes in the stock scene (the window tasks' gripper base) enters as its bounding
   box: a massless, undrawn box geom added in the mesh's body and frame (``PortSpec.boxes``);
 - pair parameters (condim, friction, solref, solimp) are MuJoCo's mix of the two geoms' own;
-  margins are dropped (MJX does not take margins on every pair type);
+  margins are dropped unless the spec keeps them (``PortSpec.margins``: box-box scenes);
 - the body a reset moves (door, drawer, button box, peg box, window) stays a plain body: the env
   batches ``body_pos`` of that one body (mjx 3.3.0 places a mocap body but not its children, so
   the mocap trick does not work there);
@@ -120,7 +120,9 @@ def _mix_pair(m: mujoco.MjModel, g1: int, g2: int) -> dict:
     return dict(condim=int(max(m.geom_condim[g1], m.geom_condim[g2])),
                 friction=[f[0], f[0], f[1], f[2], f[2]],
                 solref=list(w * m.geom_solref[g1] + (1 - w) * m.geom_solref[g2]),
-                solimp=list(w * m.geom_solimp[g1] + (1 - w) * m.geom_solimp[g2]))
+                solimp=list(w * m.geom_solimp[g1] + (1 - w) * m.geom_solimp[g2]),
+                margin=float(max(m.geom_margin[g1], m.geom_margin[g2])),
+                gap=float(max(m.geom_gap[g1], m.geom_gap[g2])))
 
 
 def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
@@ -235,8 +237,8 @@ def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
                 p.friction = mix["friction"]
                 p.solref = mix["solref"]
                 p.solimp = mix["solimp"]
-                p.margin = 0.0
-                p.gap = 0.0
+                p.margin = mix["margin"] if port.margins else 0.0
+                p.gap = mix["gap"] if port.margins else 0.0
                 pair_list.append((a, b))
     spec.option.iterations = iterations
     spec.option.ls_iterations = ls_iterations

@@ -21,3 +21,7 @@ class PortSpec:
     # (new geom name, selector of one mesh geom): a box collision geom added to the mesh's body,
     # the mesh's bounding box in its own frame; no mass, not drawn (group 3). Pairs name it.
     boxes: tuple = ()
+    # keep the stock geoms' margin and gap on the pairs (MuJoCo's mix: the larger of the two);
+    # False drops them (0.0). For box-box pairs, whose MJX collider returns the signed distance
+    # of separated boxes too, so a contact within the margin is active as on CPU MuJoCo.
+    margins: bool = False
