@@ -130,10 +130,9 @@ def test_the_device_loop_keeps_the_brc_scales_of_its_return_range():
 @pytest.mark.learning
 def test_brc_learns_the_point_mt_suite():
     """The brc preset at its point-mt widths (BroNet critic 128 x 1, actor 64 x 1; categorical
-    critic, BRC reward scales, 2 updates per step), about 7x MT-SAC's cost per transition here.
-    The 0.8 bar of the other methods' tests: the recorded run (docs/results.md, "brc on
-    point-mt") is at 0.83 and 0.82 at 40k and 50k transitions, so the early stop comes at 50k,
-    within point-mt's 60k budget."""
+    critic, BRC reward scales, 2 updates per step): 24k updates per 60k transitions, about 7x
+    MT-SAC's cost here. Push learns last, so it runs up to 90k transitions; it stopped at 70k
+    in about 5 minutes on one core (docs/results.md, "brc on point-mt")."""
     from learning_utils import train_point_mt
-    summary = train_point_mt("brc", early_stop_success=0.8)
-    assert summary["mean_success"] >= 0.8, summary["eval_success"]
+    summary = train_point_mt("brc", total_steps=90_000, early_stop_success=0.9)
+    assert summary["mean_success"] >= 0.9, summary["eval_success"]
