@@ -6,10 +6,14 @@
     nice -n 10 python benchmarks/env_throughput.py --benchmark mt50 --per-task --envs 16 64
     python benchmarks/env_throughput.py --benchmark mt50 --envs 1024 --no-cpu   # the 50-task program (GPU)
     nice -n 10 python benchmarks/env_throughput.py --tasks plate-slide-v3 plate-slide-back-v3 --envs 16 --no-cpu --compare-sharing
+    nice -n 10 python benchmarks/env_throughput.py --tasks reach-wall-v3 soccer-v3 sweep-v3 button-press-v3 --prefixes 1 2 4 --envs 16 --no-cpu
 
 Prints a table with the device name. Env-steps/s counts every env of every task (T * E per step).
 The "programs" column is the number of physics programs in the step (tasks that share a scene
-share one; ``--compare-sharing`` adds the row with one program per task).
+share one; ``--compare-sharing`` adds the row with one program per task). ``--prefixes K ...``
+measures the programs of the first K tasks, one row each: how compile and step time grow with the
+number of physics programs in one step (the 50-task program has 40), where compiling that program
+itself takes too long.
 Compile time is the first call of the jitted step (trace + lower + compile, or a load from the
 persistent compilation cache at ~/.cache/mtrl_jax/xla when it is warm: the "cache" column says
 whether the cache directory held an entry for it before).
@@ -102,10 +106,14 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=20, help="timed MJX steps per setting")
     ap.add_argument("--cpu-steps", type=int, default=200)
     ap.add_argument("--per-task", action="store_true", help="one row per task (a single-task env each)")
+    ap.add_argument("--prefixes", nargs="*", type=int, default=None,
+                    help="one program per K: the first K of --tasks (growth with the number of programs)")
     ap.add_argument("--no-cpu", action="store_true")
     args = ap.parse_args(argv)
     if args.tasks is None:
         args.tasks = list(MT50_TASKS if args.benchmark == "mt50" else MT10_TASKS)
+    if args.prefixes and (args.per_task or min(args.prefixes) < 1 or max(args.prefixes) > len(args.tasks)):
+        ap.error("--prefixes takes counts from 1 to the number of --tasks, without --per-task")
     accel = jax.devices()[0].platform != "cpu"
     envs = args.envs or ([1, 16, 128, 1024] if accel else [1, 16, 128])
     print(f"device: {device_name()}   jax {jax.__version__}")
@@ -120,7 +128,12 @@ def main(argv=None):
               "env-steps/s | vs CPU Meta-World |")
     print(header)
     print("|---|---|---|---|---|---|---|---|---|")
-    groups = [[t] for t in args.tasks] if args.per_task else [args.tasks]
+    if args.per_task:
+        groups = [[t] for t in args.tasks]
+    elif args.prefixes:
+        groups = [args.tasks[:k] for k in args.prefixes]
+    else:
+        groups = [args.tasks]
     for tasks in groups:
         for e in envs:
             for share in (True, False) if args.compare_sharing else (True,):

@@ -38,6 +38,41 @@ def _mt10_mjx_rows(text: str) -> dict:
     return out
 
 
+def _mjx_figures(task: str, mt10: dict):
+    """(MJX success, env step ms, compile s) as table cells, or None when not run."""
+    mjx = _load("mjx", task)
+    if mjx:
+        return f"{100 * mjx['mjx_all']:.0f}%", f"{mjx['step_ms']:.0f}", f"{mjx['compile']:.0f}"
+    if task in mt10:
+        comp, step, m = mt10[task]
+        return m, step, comp
+    return None
+
+
+def program_sums(text: str) -> str:
+    """The single-task figures summed the way the 50-task program adds them up: step ms over the
+    tasks (a shared scene steps its tasks' envs in one batch, so its cost grows with them), compile
+    s over the scenes (one physics program per scene; the largest of its tasks' compiles, since a
+    task can hit the cache on another's program)."""
+    from mtrl_jax.envs.mjx.env import scene_key
+    from mtrl_jax.envs.mw_tasks import MT50_TASKS
+
+    mt10 = _mt10_mjx_rows(text)
+    step, compile_by_scene, n = 0.0, {}, 0
+    for task in MT50_TASKS:
+        fig = _mjx_figures(task, mt10)
+        if fig is None:
+            continue
+        n += 1
+        step += float(fig[1])
+        key = scene_key(task)
+        compile_by_scene[key] = max(compile_by_scene.get(key, 0.0), float(fig[2]))
+    scenes = len({scene_key(t) for t in MT50_TASKS})
+    return (f"Sums of the single-task figures (E = 64, tasks with an MJX run: {n} of 50): env step "
+            f"{step / 1e3:.1f} s over the tasks, compile {sum(compile_by_scene.values()) / 60:.0f} min over "
+            f"their {len(compile_by_scene)} scenes (of {scenes}).")
+
+
 def table(text: str) -> str:
     from mtrl_jax.envs.mjx.scene import PORT_PAIRS, build_port_spec
     from mtrl_jax.envs.mw_tasks import MT10_TASKS, MT50_TASKS, SPECS
@@ -52,19 +87,14 @@ def table(text: str) -> str:
             lines.append(f"| {task} | - | {logic} | - | - | - | - | - | - |")
             continue
         _, info = build_port_spec(task)
-        cpu, mjx = _load("cpu_port", task), _load("mjx", task)
+        cpu = _load("cpu_port", task)
         changed = ", ".join(info["retyped"] + info["added"]) or "-"
         stock = f"{100 * cpu['stock']:.0f}%" if cpu else "not run"
         port = f"{100 * cpu['port']:.0f}%" if cpu else "not run"
-        if mjx:
-            m, step, comp = f"{100 * mjx['mjx_all']:.0f}%", f"{mjx['step_ms']:.0f}", f"{mjx['compile']:.0f}"
-        elif task in mt10:
-            comp, step, m = mt10[task]
-        else:
-            m = step = comp = "not run"
+        m, step, comp = _mjx_figures(task, mt10) or ("not run",) * 3
         lines.append(f"| {task} | {'yes' if task in MT10_TASKS else '-'} | {len(info['pairs'])} | {changed} | "
                      f"{stock} | {port} | {m} | {step} | {comp} |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["", program_sums(text)])
 
 
 def main():
