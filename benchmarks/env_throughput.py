@@ -6,7 +6,7 @@
     nice -n 10 python benchmarks/env_throughput.py --benchmark mt50 --per-task --envs 16 64
     python benchmarks/env_throughput.py --benchmark mt50 --envs 1024 --no-cpu   # the 50-task program (GPU)
     nice -n 10 python benchmarks/env_throughput.py --tasks plate-slide-v3 plate-slide-back-v3 --envs 16 --no-cpu --compare-sharing
-    nice -n 10 python benchmarks/env_throughput.py --tasks reach-wall-v3 soccer-v3 sweep-v3 button-press-v3 --prefixes 1 2 4 --envs 16 --no-cpu
+    nice -n 10 python benchmarks/env_throughput.py --tasks soccer-v3 sweep-v3 button-press-v3 coffee-button-v3 --prefixes 1 2 4 --envs 16 --no-cpu
 
 Prints a table with the device name. Env-steps/s counts every env of every task (T * E per step).
 The "programs" column is the number of physics programs in the step (tasks that share a scene
