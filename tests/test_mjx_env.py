@@ -22,6 +22,29 @@ from mtrl_jax.envs.mw_tasks import MT10_TASKS, cpu_ref, sample_rand_vecs  # noqa
 pytestmark = pytest.mark.metaworld
 
 
+def test_mesh_part_box_bounds_the_vertices_in_a_slab():
+    """On a Π-shaped mesh (two posts 0.1 wide, a bar across their tops; MuJoCo recentres it and
+    turns it to its principal axes: the posts lie along z, across y): the whole range is
+    MuJoCo's own bounding box, the slab y >= 0.15 is one post (with the bar's end, which lies
+    inside its bounds) and an empty slab is refused."""
+    from mtrl_jax.envs.mjx.scene import mesh_part_box
+
+    spec = mujoco.MjSpec()
+    verts = []
+    for x0, x1, y0, y1 in ((-0.3, -0.2, 0, 1), (0.2, 0.3, 0, 1), (-0.3, 0.3, 0.8, 1)):
+        verts += [[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (-0.05, 0.05)]
+    spec.add_mesh(name="pi", uservert=np.ravel(verts).tolist())
+    spec.worldbody.add_body().add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname="pi")
+    m = spec.compile()
+    center, half = mesh_part_box(m, 0, 1, -1.0, 1.0)
+    np.testing.assert_allclose(np.concatenate([center, half]), m.geom_aabb[0], atol=1e-6)
+    center, half = mesh_part_box(m, 0, 1, 0.15, 1.0)
+    np.testing.assert_allclose(center, [0.0, 0.25, 0.0], atol=1e-6)
+    np.testing.assert_allclose(half, [0.05, 0.05, 0.5], atol=1e-6)
+    with pytest.raises(ValueError, match="no vertex"):
+        mesh_part_box(m, 0, 1, 0.31, 1.0)
+
+
 @pytest.mark.parametrize("name", mjx_port_task_names())
 def test_port_scene_loads(name):
     """The derived scene loads in MJX, keeps Meta-World's joints and masses, collides only through

@@ -112,6 +112,19 @@ _TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "capsule": mujoco.mjtGeom.mjGEOM_CAP
           "mesh": mujoco.mjtGeom.mjGEOM_MESH}
 
 
+def mesh_part_box(m: mujoco.MjModel, geom: int, axis: int, lo: float, hi: float):
+    """(center (3,), half sizes (3,)) in the mesh geom's frame of the bounding box of its vertices
+    whose coordinate along ``axis`` lies in [lo, hi]."""
+    mesh = int(m.geom_dataid[geom])
+    adr, n = int(m.mesh_vertadr[mesh]), int(m.mesh_vertnum[mesh])
+    verts = np.asarray(m.mesh_vert[adr:adr + n], np.float64)
+    part = verts[(verts[:, axis] >= lo) & (verts[:, axis] <= hi)]
+    if not len(part):
+        raise ValueError(f"no vertex of geom {geom}'s mesh has coordinate {axis} in [{lo}, {hi}]")
+    top, bottom = part.max(0), part.min(0)
+    return (top + bottom) / 2, (top - bottom) / 2
+
+
 def _mix_pair(m: mujoco.MjModel, g1: int, g2: int) -> dict:
     """MuJoCo's default mixing of two geoms' contact parameters (what a <pair> must state)."""
     mix1, mix2 = m.geom_solmix[g1], m.geom_solmix[g2]
@@ -188,10 +201,10 @@ def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
         b.iquat = list(m0.body_iquat[bid])
         b.inertia = list(m0.body_inertia[bid])
     # bounding boxes of meshes as extra collision geoms
-    for new_name, sel in port.boxes:
+    for new_name, sel, *part in port.boxes:
         (src,) = select(sel)
         i = names.index(src)
-        center, half = m0.geom_aabb[i][:3], m0.geom_aabb[i][3:]
+        center, half = mesh_part_box(m0, i, *part) if part else (m0.geom_aabb[i][:3], m0.geom_aabb[i][3:])
         rot = np.zeros(9)
         mujoco.mju_quat2Mat(rot, m0.geom_quat[i])
         box = spec.body(body_of[i]).add_geom()

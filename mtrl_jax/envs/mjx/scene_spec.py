@@ -20,6 +20,8 @@ class PortSpec:
     pairs: tuple = ()
     # (new geom name, selector of one mesh geom): a box collision geom added to the mesh's body,
     # the mesh's bounding box in its own frame; no mass, not drawn (group 3). Pairs name it.
+    # (name, selector, axis, lo, hi): the bounding box of the mesh's vertices whose coordinate
+    # along ``axis`` (0-2, the mesh's frame, metres) lies in [lo, hi], for one part of a mesh.
     boxes: tuple = ()
     # keep the stock geoms' margin and gap on the pairs (MuJoCo's mix: the larger of the two);
     # False drops them (0.0). For box-box pairs, whose MJX collider returns the signed distance
