@@ -99,35 +99,6 @@ def test_physics_groups_share_a_scene():
     assert sorted(i for g in groups for i in g) == list(range(len(port)))
 
 
-def test_each_goal_settles_with_the_fixture_at_its_place(monkeypatch):
-    """box-close's lid falls on the box while the hand settles, so the settled state depends on
-    where the goal puts the box: each goal's row is the settle with the box body moved by hand to
-    (rv[3], rv[4], 0), the lid's quaternion differs between goals, and a repeated goal reuses the
-    settle."""
-    from mtrl_jax.envs.mjx import env as mjx_env
-    from mtrl_jax.envs.mw_tasks import SPECS, make_probe_fn
-
-    name = "box-close-v3"
-    spec, m = SPECS[name], port_model(name)
-    rvs = sample_rand_vecs((name,), 0)[name][:3]
-    rvs = np.concatenate([rvs, rvs[:1]])
-    settles = []
-    real = cpu_ref.settle_for_goal
-    monkeypatch.setattr(cpu_ref, "settle_for_goal", lambda *a, **k: settles.append(1) or real(*a, **k))
-    _, (qpos, qvel, _, probe) = mjx_env._settle_per_goal(spec, m, mujoco.MjData(m), rvs,
-                                                         cpu_ref.task_adr(spec, m), make_probe_fn(spec, m))
-    assert len(settles) == 3 and qpos.shape == (4, m.nq) and probe.obj_pos.shape == (4, 3)
-    for k, rv in enumerate(rvs[:3]):
-        m_k = port_model(name)
-        m_k.body("boxbody").pos[:] = np.float32([rv[3], rv[4], 0.0])  # the placement runs in float32
-        d_k = cpu_ref.settle_hand(spec, m_k, mujoco.MjData(m_k))
-        np.testing.assert_allclose(qpos[k], d_k.qpos, atol=1e-5)
-        np.testing.assert_allclose(qvel[k], d_k.qvel, atol=1e-4)
-    np.testing.assert_array_equal(qpos[3], qpos[0])
-    lid_quat = np.asarray(qpos[:3, 12:16])
-    assert np.abs(lid_quat[:, None] - lid_quat[None]).max() > 0.01
-
-
 TASK = "reach-wall-v3"  # a task outside MT10 (its scene: the puck on the table, as reach-v3)
 E = 2
 HORIZON = 80  # a short time limit so that the test sees an autoreset

@@ -44,6 +44,7 @@ from mtrl_jax.envs.mw_tasks import (
     OBS_DIM,
     SPECS,
     Consts,
+    Probe,
     evaluate,
     fixture_bodies,
     make_probe_fn,
@@ -67,26 +68,6 @@ class TaskState(NamedTuple):
     fixture: Optional[jax.Array] = None  # (E, 3) or (E, k, 3) where the reset put the fixture bodies (None: none)
 
 
-def _settle_per_goal(spec, m, d, rand_vecs, adr, probe_fn):
-    """Meta-World's hand settle for each goal, on CPU MuJoCo, with the fixture bodies at the
-    goal's place (``cpu_ref.settle_for_goal``): where the hand or a loose body touches the fixture
-    while settling (box-close's lid falls on the box) the settled state depends on the goal.
-    Returns (mjx.Data of the last settle, the per-goal (qpos (G, nq), qvel (G, nv),
-    qacc_warmstart (G, nv), settled Probe (G, ...)), float32). Goals that put the fixture at the
-    same place share one settle; a task without fixture bodies settles once."""
-    done, rows = {}, []
-    for rv in rand_vecs:
-        rv = np.asarray(rv, np.float64)
-        fix = cpu_ref.goal_fixture_pos(spec, m, d, rv, adr, probe_fn) if fixture_bodies(spec) else None
-        key = None if fix is None else fix.tobytes()
-        if key not in done:
-            probe = cpu_ref.settle_for_goal(spec, m, d, rv, adr, probe_fn)
-            done[key] = (np.array(d.qpos), np.array(d.qvel), np.array(d.qacc_warmstart), probe)
-        rows.append(done[key])
-    stacked = jax.tree_util.tree_map(lambda *xs: jnp.asarray(np.stack(xs), jnp.float32), *rows)
-    return mjx.put_data(m, d), stacked
-
-
 class _Task:
     """Everything static about one task's port: model, settled start, goals, ids."""
 
@@ -97,13 +78,14 @@ class _Task:
         self.model = mjx.put_model(self.mj_model)
         m = copy.deepcopy(self.mj_model)
         d = mujoco.MjData(m)
+        cpu_ref.settle_hand(self.spec, m, d)
         self.probe_fn = make_probe_fn(self.spec, self.mj_model)
+        self.settled_probe = Probe(*[np.asarray(x, np.float32) for x in self.probe_fn(d)])
+        self.settled = mjx.put_data(m, d)
         self.hand_mocap = int(m.body_mocapid[m.body("mocap").id])
         self.fix_bodies = np.array([m.body(b).id for b in fixture_bodies(self.spec)], np.int32)
         self.adr = cpu_ref.task_adr(self.spec, m)
         self.rand_vecs = jnp.asarray(rand_vecs, jnp.float32)  # (50, d)
-        self.settled, self.settled_per_goal = _settle_per_goal(self.spec, m, d, np.asarray(rand_vecs),
-                                                               self.adr, self.probe_fn)
 
     # ---- single env (vmapped by the caller)
     def model_for(self, fixture):
@@ -117,9 +99,8 @@ class _Task:
     def reset_one(self, goal):
         spec = self.spec
         rv = self.rand_vecs[goal]
-        qpos, qvel, warm, settled_probe = jax.tree_util.tree_map(lambda x: x[goal], self.settled_per_goal)
-        d = self.settled.replace(qpos=qpos, qvel=qvel, qacc_warmstart=warm)
-        qpos, qvel, fix = spec.place(rv, d.qpos, d.qvel, settled_probe, self.adr)
+        d = self.settled
+        qpos, qvel, fix = spec.place(rv, d.qpos, d.qvel, self.settled_probe, self.adr)
         d = d.replace(qpos=qpos, qvel=qvel)
         if fix is not None:
             fix = fix.astype(self.model.body_pos.dtype)
@@ -131,7 +112,7 @@ class _Task:
                 qpos, qvel = spec.after_settle(rv, d.qpos, d.qvel, self.adr)
                 d = mjx.kinematics(model, d.replace(qpos=qpos, qvel=qvel))
         placed = self.probe_fn(d)
-        consts = spec.consts(rv, settled_probe, placed, jnp.zeros(3, rv.dtype), spec)
+        consts = spec.consts(rv, self.settled_probe, placed, jnp.zeros(3, rv.dtype), spec)
         obs, curr = reset_obs(spec, placed, consts)
         return d, consts, curr, obs, fix
 

@@ -165,27 +165,6 @@ def task_adr(spec, model):
     return (int(j.qposadr[0]), int(j.dofadr[0]))
 
 
-def settle_for_goal(spec, model, data, rv, adr, probe_fn, prev_fixture_pos=None) -> Probe:
-    """mj_resetData, then ``settle_hand`` with the fixture bodies already at goal ``rv``'s place
-    (moved in ``model``): Meta-World's reset runs reset_model twice and the first run moved them.
-    It matters where the settle touches the fixture, as box-close's lid does the box. Returns the
-    settled probe (float64)."""
-    fix = goal_fixture_pos(spec, model, data, rv, adr, probe_fn)
-    settle_hand(spec, model, data, prev_fixture_pos if fix is None else fix)
-    return _np_probe(probe_fn, data)
-
-
-def goal_fixture_pos(spec, model, data, rv, adr, probe_fn):
-    """Where goal ``rv`` puts the fixture bodies ((3,) or (k, 3), float64; None for none), from
-    the placement run on ``data`` after mj_resetData (which it leaves there)."""
-    import jax.numpy as jnp
-    import mujoco
-
-    mujoco.mj_resetData(model, data)
-    fix = spec.place(rv, jnp.asarray(data.qpos), jnp.asarray(data.qvel), _np_probe(probe_fn, data), adr)[2]
-    return None if fix is None else np.asarray(fix, np.float64)
-
-
 def reset_cpu(name, model, data, rand_vec, prev_fixture_pos=None):
     """Runs the JAX reset logic (placement + constants) on a CPU MuJoCo model: returns
     (consts, probe after reset) and leaves ``data`` at the reset state."""
@@ -198,7 +177,13 @@ def reset_cpu(name, model, data, rand_vec, prev_fixture_pos=None):
     probe_fn = _probe_cache(name, model)
     rv = jnp.asarray(rand_vec, jnp.float64)
     adr = task_adr(spec, model)
-    settled = settle_for_goal(spec, model, data, rv, adr, probe_fn, prev_fixture_pos)
+    # The hand settles with the fixture already at its new place: Meta-World's reset runs
+    # reset_model twice and the first run moved it (it matters where the settle touches the
+    # fixture, as box-close's lid does the box).
+    mujoco.mj_resetData(model, data)
+    fix = spec.place(rv, jnp.asarray(data.qpos), jnp.asarray(data.qvel), _np_probe(probe_fn, data), adr)[2]
+    settle_hand(spec, model, data, prev_fixture_pos if fix is None else np.asarray(fix))
+    settled = _np_probe(probe_fn, data)
     qpos, qvel, fix = spec.place(rv, jnp.asarray(data.qpos), jnp.asarray(data.qvel), settled, adr)
     data.qpos[:] = np.asarray(qpos)
     data.qvel[:] = np.asarray(qvel)
