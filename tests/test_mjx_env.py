@@ -182,3 +182,33 @@ def test_window_port_scene_pushes_handle_cpu(name):
     rv = sample_rand_vecs(MT10_TASKS, 0)[name][1]
     r = cpu_port.run_episode(name, port_model(name), rv, n_steps=150)
     assert r["success"].any()
+
+
+class _PressDown:
+    """Moves the hand over ``xy`` (the reset hand's own when None), then straight down."""
+
+    def __init__(self, xy=None):
+        self.xy = None if xy is None else np.asarray(xy)
+
+    def get_action(self, obs):
+        hand = obs[:3]
+        xy = hand[:2] if self.xy is None else self.xy
+        a = np.zeros(4)
+        a[:2] = np.clip(10.0 * (xy - hand[:2]), -1.0, 1.0)
+        a[2] = -1.0 if np.linalg.norm(xy - hand[:2]) < 0.01 else 0.0
+        return a
+
+
+@pytest.mark.parametrize("name, xy", [("hand-insert-v3", (0.0, 0.84)), ("lever-pull-v3", None),
+                                      ("faucet-open-v3", None), ("door-lock-v3", None)])
+def test_fingers_stop_on_the_table_where_the_hand_may_go_below_it(name, xy):
+    """These tasks let the mocap go to z -0.15 (``TaskSpec.mocap_low``); the stock table stops the
+    fingers at hand z ~0.04 (hand-insert: on the hole's floor). The port scene's pads-table pairs
+    must stop them there too, on CPU MuJoCo: without them lever-pull's hand ends 9 cm lower."""
+    from mtrl_jax.envs.mjx import cpu_port
+
+    rv = sample_rand_vecs((name,), 0)[name][0]
+    stock = cpu_ref.record(name, rv, 150, policy=_PressDown(xy))["obs"][:, 2].min()
+    port = cpu_port.run_episode(name, port_model(name), rv, 150, policy=_PressDown(xy))["hand"][:, 2].min()
+    assert 0.03 < stock < 0.05
+    assert abs(port - stock) < 0.01, (port, stock)

@@ -18,7 +18,7 @@ metaworld = pytest.importorskip("metaworld")
 
 from mtrl_jax.jax_compat import enable_x64  # noqa: E402
 
-from mtrl_jax.envs.mw_tasks import MT10_TASKS, SPECS, evaluate, sample_rand_vecs  # noqa: E402
+from mtrl_jax.envs.mw_tasks import MOCAP_HIGH, MT10_TASKS, SPECS, evaluate, sample_rand_vecs  # noqa: E402
 from mtrl_jax.envs.mw_tasks import cpu_ref  # noqa: E402
 
 TOL = 1e-5
@@ -98,6 +98,9 @@ def test_reset_matches_metaworld(name, rand_vecs):
             if spec.fixture_body is not None:
                 np.testing.assert_allclose(cpu_ref.fixture_pos_of(spec, model), cpu_ref.fixture_pos_of(spec, env.model),
                                            atol=TOL, rtol=0)
+    stock = getattr(env, "unwrapped", env)  # the mocap clip of every step (the port's action map)
+    np.testing.assert_array_equal(spec.mocap_low, stock.mocap_low)
+    np.testing.assert_array_equal(MOCAP_HIGH, stock.mocap_high)
 
 
 def test_goal_sampler_matches_mt1():

@@ -37,7 +37,6 @@ from mtrl_jax.envs.mw_tasks import (
     ACT_DIM,
     MAX_EPISODE_STEPS,
     MOCAP_HIGH,
-    MOCAP_LOW,
     MT10_TASKS,
     MT50_TASKS,
     NUM_GOALS,
@@ -120,7 +119,7 @@ class _Task:
         model = self.model_for(fixture)
         a = jnp.clip(action, -1.0, 1.0)
         pos = d.mocap_pos[self.hand_mocap] + a[:3] * 0.01
-        pos = jnp.clip(pos, MOCAP_LOW.astype(pos.dtype), MOCAP_HIGH.astype(pos.dtype))
+        pos = jnp.clip(pos, jnp.asarray(self.spec.mocap_low, pos.dtype), MOCAP_HIGH.astype(pos.dtype))
         d = d.replace(mocap_pos=d.mocap_pos.at[self.hand_mocap].set(pos),
                       mocap_quat=d.mocap_quat.at[self.hand_mocap].set(MOCAP_QUAT.astype(pos.dtype)),
                       ctrl=jnp.stack([action[3], -action[3]]).astype(d.ctrl.dtype))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scene_spec import CLAWS, HAND_BOX, PADS, PortSpec
+from .scene_spec import CLAWS, HAND_BOX, PADS, TABLE, PortSpec
 
 # Handle press / pull (both XMLs hold the same handle): in the stock scene the experts touch the
 # handle_link's box (geom 44, the lever arm) and its grip (geom 45, a cylinder along x, made a
@@ -18,10 +18,12 @@ _HANDLE = PortSpec(retype=((_HANDLE_GRIP, "capsule"),), pairs=((PADS + CLAWS, (_
 _HANDLE_SIDE = PortSpec(pairs=((PADS + CLAWS, (_HANDLE_ARM,)),), margins=True)
 
 # Lever: the fingers and the gripper base (the hand mesh, entered as its bounding box) push the
-# lever's rod (geom 45, a cylinder along y, made a capsule) and its ball (geom 46, a sphere).
+# lever's rod (geom 45, a cylinder along y, made a capsule) and its ball (geom 46, a sphere). The
+# hand may go to z -0.15 (``TaskSpec.mocap_low``); the stock fingers rest on the table in most of
+# the expert's steps, so the pads get the table.
 _LEVER_ROD, _LEVER_BALL = "__g45", "__g46"
 _LEVER = PortSpec(retype=((_LEVER_ROD, "capsule"),), boxes=((HAND_BOX, "body:right_hand:mesh"),),
-                  pairs=((PADS + CLAWS + (HAND_BOX,), (_LEVER_ROD, _LEVER_BALL)),))
+                  pairs=((PADS + CLAWS + (HAND_BOX,), (_LEVER_ROD, _LEVER_BALL)), (PADS, (TABLE,))))
 
 PORT: dict[str, PortSpec] = {
     "handle-press-v3": _HANDLE,

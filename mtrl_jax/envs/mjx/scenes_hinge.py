@@ -16,12 +16,14 @@ _GRIPPER = (HAND_BOX,) + CLAWS + PADS
 _HAND = ((HAND_BOX, "body:right_hand:mesh"),)
 
 # Faucets: the pads and claws turn the handle by its capsule (geom 43); the gripper base touches it
-# in 32-79 of the expert's steps as well, not needed for the turn.
-_FAUCET = PortSpec(pairs=((PADS + CLAWS, ("__g43",)),))
+# in 32-79 of the expert's steps as well, not needed for the turn. The hand may go to z -0.15 here
+# (``TaskSpec.mocap_low``); the stock pads and claws then stop on the table, so the pads get it.
+_FAUCET = PortSpec(pairs=((PADS + CLAWS, ("__g43",)), (PADS, (TABLE,))))
 
 # sawyer_door_lock.xml: the gripper turns the lock's lever (geom 55) and, locking, leans on the door
-# (geom 48, 289-322 steps of 500 in the stock expert's episodes). One spec for both tasks.
-_LOCK = PortSpec(boxes=_HAND, pairs=((_GRIPPER, ("__g55", "__g48")),))
+# (geom 48, 289-322 steps of 500 in the stock expert's episodes). One spec for both tasks. The
+# hand may go to z -0.15 (``TaskSpec.mocap_low``): the pads stop on the table, as the stock ones.
+_LOCK = PortSpec(boxes=_HAND, pairs=((_GRIPPER, ("__g55", "__g48")), (PADS, (TABLE,))))
 
 # box-close: the pads lift the lid by its handle bar (geom 49; the handle's mesh around it left
 # out). The lid's four rim boxes rest on the table; on the box its plate (geom 45) lies on the four

@@ -20,6 +20,7 @@ PORT: dict[str, PortSpec] = {
     "push-wall-v3": _PUCK_WALL,
     "pick-place-wall-v3": _PUCK_WALL,
     "push-back-v3": PortSpec(retype=(("objGeom", "box"),), pairs=((("objGeom",), (TABLE,)), (PADS, ("objGeom",)))),
-    "pick-out-of-hole-v3": _PUCK,
+    "pick-out-of-hole-v3": PortSpec(retype=(("objGeom", "box"),),
+                                    pairs=((("objGeom",), (TABLE,)), (PADS, ("objGeom", TABLE)))),
     "bin-picking-v3": PortSpec(pairs=((("body:objA:box",), ("__g43", "__g49", TABLE)), (PADS, ("body:objA:box",)))),
 }

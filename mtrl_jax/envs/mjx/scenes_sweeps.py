@@ -11,8 +11,9 @@ from .scene_spec import CLAWS, PADS, TABLE, PortSpec
 HOLE_TABLE = ("__g7", "__g9", "__g10", "__g11", "__g12")
 
 # hand-insert and sweep-into share the scene (one physics program): the block on the holed table,
-# pushed by the pads and claws (both touch it in the stock experts' episodes).
-_HOLE = PortSpec(pairs=((("objGeom",), HOLE_TABLE), (PADS + CLAWS, ("objGeom",))))
+# pushed by the pads and claws (both touch it in the stock experts' episodes). hand-insert's hand may
+# go to z -0.15 (``TaskSpec.mocap_low``): its stock expert rests the fingers on the hole's floor.
+_HOLE = PortSpec(pairs=((("objGeom",), HOLE_TABLE), (PADS + CLAWS, ("objGeom",)), (PADS, ("__g7",))))
 
 PORT: dict[str, PortSpec] = {
     "hand-insert-v3": _HOLE,

@@ -12,7 +12,8 @@ import numpy as np
 
 from .common import NUM_POINTS, Probe, quat_from_mat
 
-# SawyerXYZEnv's hand (mocap) bounds: the reset's hand range and the clip of every mocap move.
+# SawyerXYZEnv's hand (mocap) bounds, the clip of every mocap move: the v3 tasks' default. The
+# upper bound is this for all 50; a task's ``TaskSpec.mocap_low`` may lower or raise the lower one.
 MOCAP_LOW = np.array([-0.5, 0.40, 0.05])
 MOCAP_HIGH = np.array([0.5, 1.0, 0.5])
 
@@ -79,6 +80,9 @@ class TaskSpec:
     # qpos). ``consts`` gets the probe of that final state as its placed probe.
     settle_steps: int = 0
     after_settle: Optional[Callable] = None
+    # the env's mocap_low (its hand_low) where it is not MOCAP_LOW: the clip of every mocap move
+    # (pick-out-of-hole's hand reaches into the hole, below z = 0.05)
+    mocap_low: tuple = tuple(MOCAP_LOW)
 
 
 # --------------------------------------------------------------------------- probes

@@ -186,7 +186,8 @@ SPECS: dict[str, TaskSpec] = {
         "lever-pull-v3", "SawyerLeverPullEnvV3", "sawyer_lever_pull.xml", f32(0, 0.4, 0.2),
         a64(-0.1, 0.7, 0.0), a64(0.1, 0.8, 0.0), _LEVER_LOW, _LEVER_HIGH, ("site", "leverStart", (0, 0, 0)),
         ("geom_mat", "objGeom"), _lever_reward, _place_body, _consts_lever, theta_joint="LeverAxis",
-        fixture_body="lever", expert="SawyerLeverPullV3Policy", env_aux=_aux_lever_init),
+        fixture_body="lever", expert="SawyerLeverPullV3Policy", env_aux=_aux_lever_init,
+        mocap_low=(-0.5, 0.4, -0.15)),
     "dial-turn-v3": TaskSpec(
         "dial-turn-v3", "SawyerDialTurnEnvV3", "sawyer_dial.xml", f32(0, 0.6, 0.2), a64(-0.1, 0.7, 0.0),
         a64(0.1, 0.8, 0.0), a64(-0.1, 0.73, 0.0299), a64(0.1, 0.83, 0.0301), ("body", "dial", (0, 0, 0)),

@@ -214,13 +214,14 @@ SPECS: dict[str, TaskSpec] = {
         a64(-0.1, 0.8, 0.15), a64(0.1, 0.85, 0.15), a64(0.0, 0.64, 0.21), a64(0.2, 0.7, 0.2111),
         ("site", "lockStartUnlock", (0, 0, 0)), ("body_quat", "door_link"), _door_unlock_reward,
         _place_door_unlock, _consts_offset((0.1, -0.04, 0.0), obj_init="lock"), sites=("body:lock_link",),
-        fixture_body="door", expert="SawyerDoorUnlockV3Policy"),
+        fixture_body="door", expert="SawyerDoorUnlockV3Policy", mocap_low=(-0.5, 0.4, -0.15)),
     "door-lock-v3": TaskSpec(
         "door-lock-v3", "SawyerDoorLockEnvV3", "sawyer_door_lock.xml", f32(0, 0.6, 0.2),
         a64(-0.1, 0.8, 0.15), a64(0.1, 0.85, 0.15), _HAND_LOW, _HAND_HIGH,
         ("site", "lockStartLock", (0, 0, 0)), ("body_quat", "door_link"), _door_lock_reward,
         _place_door_lock, _consts_offset((0.0, -0.04, -0.1), obj_init="lock"), sites=("body:lock_link",),
-        fixture_body="door", settle_steps=5, expert="SawyerDoorLockV3Policy"),
+        fixture_body="door", settle_steps=5, expert="SawyerDoorLockV3Policy",
+        mocap_low=(-0.5, 0.4, -0.15)),
     "box-close-v3": TaskSpec(
         "box-close-v3", "SawyerBoxCloseEnvV3", "sawyer_box.xml", f32(0, 0.6, 0.2),
         a64(-0.05, 0.5, 0.02, -0.1, 0.7, 0.133), a64(0.05, 0.55, 0.02, 0.1, 0.8, 0.133),
@@ -233,13 +234,13 @@ SPECS: dict[str, TaskSpec] = {
         a64(-0.05, 0.8, 0.0), a64(0.05, 0.85, 0.0), _HAND_LOW, _HAND_HIGH,
         ("site", "handleStartOpen", (0, 0, -0.01)), ("body_quat", "faucetBase"),
         _faucet_reward((-0.04, 0.0, 0.03)), _place_faucet, _consts_offset((0.175, 0.0, 0.125)),
-        fixture_body="faucetBase", expert="SawyerFaucetOpenV3Policy"),
+        fixture_body="faucetBase", expert="SawyerFaucetOpenV3Policy", mocap_low=(-0.5, 0.4, -0.15)),
     "faucet-close-v3": TaskSpec(
         "faucet-close-v3", "SawyerFaucetCloseEnvV3", "sawyer_faucet.xml", a64(0.0, 0.4, 0.2),
         a64(-0.1, 0.8, 0.0), a64(0.1, 0.85, 0.0), _HAND_LOW, _HAND_HIGH,
         ("site", "handleStartClose", (0, 0, -0.01)), ("body_quat", "faucetBase"),
         _faucet_reward((0.0, 0.0, 0.0)), _place_faucet, _consts_offset((-0.175, 0.0, 0.125)),
-        fixture_body="faucetBase", expert="SawyerFaucetCloseV3Policy"),
+        fixture_body="faucetBase", expert="SawyerFaucetCloseV3Policy", mocap_low=(-0.5, 0.4, -0.15)),
     "plate-slide-v3": _plate(
         "plate-slide-v3", "SawyerPlateSlideEnvV3", "sawyer_plate_slide.xml", (0.0, 0.6, 0.0),
         (-0.1, 0.85, 0.0), (0.1, 0.9, 0.0), False, (0.0, 0.0), "goal", "SawyerPlateSlideV3Policy"),

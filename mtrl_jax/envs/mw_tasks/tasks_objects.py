@@ -203,11 +203,11 @@ SPECS: dict[str, TaskSpec] = {
         a64(0, 0.75, 0.02, -0.1, 0.5, 0.15), a64(0, 0.75, 0.02, 0.1, 0.6, 0.3),
         a64(-0.1, 0.5, 0.15), a64(0.1, 0.6, 0.3), ("body", "obj", (0, 0, 0)), ("body_quat", "obj"),
         _pick_out_of_hole_reward, place_obj, consts_obj(pick=True), reject=(0.15, "obj_goal"),
-        expert="SawyerPickOutOfHoleV3Policy"),
+        expert="SawyerPickOutOfHoleV3Policy", mocap_low=(-0.5, 0.4, -0.05)),
     "bin-picking-v3": TaskSpec(
         "bin-picking-v3", "SawyerBinPickingEnvV3", "sawyer_bin_picking.xml", a64(0, 0.6, 0.2),
         a64(-0.21, 0.65, 0.02, 0.1199, 0.699, -0.001), a64(-0.03, 0.75, 0.02, 0.1201, 0.701, 0.001),
         a64(0.1199, 0.699, -0.001), a64(0.1201, 0.701, 0.001), ("body", "obj", (0, 0, 0)), ("body_quat", "obj"),
         _bin_picking_reward, _place_push, _consts_bin, sites=("body:bin_goal",), env_aux=_bin_aux,
-        expert="SawyerBinPickingV3Policy"),
+        expert="SawyerBinPickingV3Policy", mocap_low=(-0.5, 0.4, 0.07)),
 }

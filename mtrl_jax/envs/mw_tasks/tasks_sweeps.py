@@ -167,7 +167,7 @@ SPECS: dict[str, TaskSpec] = {
         a64(-0.1, 0.6, 0.05, -0.04, 0.8, -0.0201), a64(0.1, 0.7, 0.05, 0.04, 0.88, -0.0199),
         a64(-0.04, 0.8, -0.0201), a64(0.04, 0.88, -0.0199), ("body", "obj", (0, 0, 0)), ("body_quat", "obj"),
         _hand_insert_reward, place_obj, consts_obj(), reject=(0.15, "obj_goal"),
-        expert="SawyerHandInsertV3Policy"),
+        expert="SawyerHandInsertV3Policy", mocap_low=(-0.5, 0.4, -0.15)),
     "soccer-v3": TaskSpec(
         "soccer-v3", "SawyerSoccerEnvV3", "sawyer_soccer.xml", a64(0, 0.6, 0.2),
         a64(-0.1, 0.6, 0.03, -0.1, 0.8, 0.0), a64(0.1, 0.7, 0.03, 0.1, 0.9, 0.0),

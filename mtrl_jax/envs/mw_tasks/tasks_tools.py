@@ -324,7 +324,7 @@ SPECS: dict[str, TaskSpec] = {
         a64(0.35, 0.45, 0.0199), a64(0.45, 0.55, 0.0201), ("body", "stick", (0, 0, 0)), ("geom_mat", "objGeom"),
         _stick_pull_reward, _place_stick((0.0, 0.09)), _consts_stick(False), sites=("stick_end", "body:object"),
         obj2=("site", "insertion", (0, 0, 0)), reject=(0.1, "obj_goal"), expert="SawyerStickPullV3Policy",
-        env_aux=_stick_aux),
+        env_aux=_stick_aux, mocap_low=(-0.5, 0.35, 0.05)),
     "assembly-v3": TaskSpec(
         "assembly-v3", "SawyerNutAssemblyEnvV3", "sawyer_assembly_peg.xml", f32(0, 0.6, 0.2),
         a64(0, 0.6, 0.02, -0.1, 0.75, 0.1), a64(0, 0.6, 0.02, 0.1, 0.85, 0.1), a64(-0.1, 0.75, 0.1),
