@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
+import jax.numpy as jnp  # noqa: E402
 mujoco = pytest.importorskip("mujoco")
 metaworld = pytest.importorskip("metaworld")
 
 from mtrl_jax.jax_compat import enable_x64  # noqa: E402
 
-from mtrl_jax.envs.mw_tasks import MOCAP_HIGH, MT10_TASKS, SPECS, evaluate, sample_rand_vecs  # noqa: E402
+from mtrl_jax.envs.mw_tasks import (  # noqa: E402
+    MOCAP_HIGH, MOCAP_LOW, MT10_TASKS, MT50_TASKS, SPECS, evaluate, hand_mocap_target, sample_rand_vecs)
 from mtrl_jax.envs.mw_tasks import cpu_ref  # noqa: E402
 
 TOL = 1e-5
@@ -101,6 +103,40 @@ def test_reset_matches_metaworld(name, rand_vecs):
     stock = getattr(env, "unwrapped", env)  # the mocap clip of every step (the port's action map)
     np.testing.assert_array_equal(spec.mocap_low, stock.mocap_low)
     np.testing.assert_array_equal(MOCAP_HIGH, stock.mocap_high)
+
+
+# the tasks whose hand may leave SawyerXYZEnv's default box, and one that keeps it
+_OWN_MOCAP_BOX = tuple(t for t in MT50_TASKS if tuple(SPECS[t].mocap_low) != tuple(MOCAP_LOW))
+
+
+@pytest.mark.parametrize("name", _OWN_MOCAP_BOX + ("reach-v3",))
+def test_hand_mocap_target_is_metaworlds_set_xyz_action(name, rand_vecs):
+    """The action map of the MJX env and the CPU port (``hand_mocap_target``) moves the hand mocap
+    where Meta-World's ``set_xyz_action`` does, at the task's own box: from just inside each
+    corner, with actions beyond [-1, 1] as well; numpy exact, jnp float32 to float32 rounding."""
+    spec = SPECS[name]
+    env = cpu_ref.make_cpu_env(name, rand_vecs[name][0])
+    env.reset()
+    stock = getattr(env, "unwrapped", env)
+    rng = np.random.default_rng(0)
+    low, high = np.asarray(spec.mocap_low), MOCAP_HIGH
+    mixed = np.where(rng.random(3) < 0.5, low, high) + rng.uniform(-0.003, 0.003, 3)
+    starts = [low + 0.004, high - 0.004, mixed]
+    acts = np.concatenate([np.array([[-1, -1, -1, 0], [1, 1, 1, 0], [-2, 3, -1.5, 1]], np.float32),
+                           rng.uniform(-1.5, 1.5, (5, 4)).astype(np.float32)])
+    hand = int(stock.model.body_mocapid[stock.model.body("mocap").id])
+    reached_low = np.zeros(3, bool)
+    for p in starts:
+        for a in acts:
+            stock.data.mocap_pos[hand] = p
+            mocap = stock.data.mocap_pos.copy()
+            stock.set_xyz_action(a[:3])
+            ref = stock.data.mocap_pos[hand].copy()
+            np.testing.assert_array_equal(hand_mocap_target(spec, a, mocap, hand, xp=np), ref)
+            on_device = hand_mocap_target(spec, jnp.asarray(a), jnp.asarray(mocap, jnp.float32), hand)
+            np.testing.assert_allclose(np.asarray(on_device), ref, atol=1e-6, rtol=0)
+            reached_low |= ref == low
+    assert reached_low.all()  # every lower bound was hit, so a wrong one would show
 
 
 def test_goal_sampler_matches_mt1():

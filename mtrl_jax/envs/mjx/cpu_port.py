@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from mtrl_jax.envs.mw_tasks import MOCAP_HIGH, SPECS, evaluate, reset_obs
+from mtrl_jax.envs.mw_tasks import SPECS, evaluate, hand_mocap_target, reset_obs
 from mtrl_jax.envs.mw_tasks import cpu_ref
 
 
@@ -37,8 +37,7 @@ def run_episode(task, model, rand_vec, n_steps=500, policy="expert", seed=0, sto
                 break
             a = pol.get_action(obs) if pol is not None else rng.uniform(-1, 1, 4)
             a = np.asarray(a, np.float32)
-            ac = np.clip(a, -1, 1)
-            data.mocap_pos[hand] = np.clip(data.mocap_pos[hand] + ac[:3] * 0.01, spec.mocap_low, MOCAP_HIGH)
+            data.mocap_pos[hand] = hand_mocap_target(spec, a, data.mocap_pos, hand, xp=np)
             data.mocap_quat[hand] = [1.0, 0.0, 1.0, 0.0]
             data.ctrl[:] = [a[3], -a[3]]
             mujoco.mj_step(model, data, nstep=5)

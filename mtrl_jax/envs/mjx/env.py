@@ -36,7 +36,6 @@ from mtrl_jax.envs.base import DeviceEnv, StepOut
 from mtrl_jax.envs.mw_tasks import (
     ACT_DIM,
     MAX_EPISODE_STEPS,
-    MOCAP_HIGH,
     MT10_TASKS,
     MT50_TASKS,
     NUM_GOALS,
@@ -46,6 +45,7 @@ from mtrl_jax.envs.mw_tasks import (
     Probe,
     evaluate,
     fixture_bodies,
+    hand_mocap_target,
     make_probe_fn,
     reset_obs,
     sample_rand_vecs,
@@ -117,9 +117,7 @@ class _Task:
 
     def physics_one(self, d, action, fixture=None):
         model = self.model_for(fixture)
-        a = jnp.clip(action, -1.0, 1.0)
-        pos = d.mocap_pos[self.hand_mocap] + a[:3] * 0.01
-        pos = jnp.clip(pos, jnp.asarray(self.spec.mocap_low, pos.dtype), MOCAP_HIGH.astype(pos.dtype))
+        pos = hand_mocap_target(self.spec, action, d.mocap_pos, self.hand_mocap)
         d = d.replace(mocap_pos=d.mocap_pos.at[self.hand_mocap].set(pos),
                       mocap_quat=d.mocap_quat.at[self.hand_mocap].set(MOCAP_QUAT.astype(pos.dtype)),
                       ctrl=jnp.stack([action[3], -action[3]]).astype(d.ctrl.dtype))

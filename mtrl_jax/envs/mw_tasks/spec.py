@@ -85,6 +85,20 @@ class TaskSpec:
     mocap_low: tuple = tuple(MOCAP_LOW)
 
 
+# SawyerXYZEnv's action_scale: mocap metres per unit of xyz action
+ACTION_SCALE = 0.01
+
+
+def hand_mocap_target(spec: TaskSpec, action, mocap_pos, hand: int, xp=jnp):
+    """The hand mocap's position after ``action`` (4,), from row ``hand`` of ``mocap_pos``
+    (nmocap, 3): the action clipped to [-1, 1], its xyz times ``ACTION_SCALE`` added, and the sum
+    clipped to the task's mocap box, as ``SawyerXYZEnv.set_xyz_action``. Returns (3,). ``xp``:
+    ``jnp`` (the MJX env) or ``np`` (CPU MuJoCo)."""
+    a = xp.clip(action, -1.0, 1.0)
+    pos = mocap_pos[hand] + a[:3] * ACTION_SCALE
+    return xp.clip(pos, xp.asarray(spec.mocap_low, pos.dtype), xp.asarray(MOCAP_HIGH, pos.dtype))
+
+
 # --------------------------------------------------------------------------- probes
 
 
