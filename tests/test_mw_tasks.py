@@ -112,8 +112,9 @@ _OWN_MOCAP_BOX = tuple(t for t in MT50_TASKS if tuple(SPECS[t].mocap_low) != tup
 @pytest.mark.parametrize("name", _OWN_MOCAP_BOX + ("reach-v3",))
 def test_hand_mocap_target_is_metaworlds_set_xyz_action(name, rand_vecs):
     """The action map of the MJX env and the CPU port (``hand_mocap_target``) moves the hand mocap
-    where Meta-World's ``set_xyz_action`` does, at the task's own box: from just inside each
-    corner, with actions beyond [-1, 1] as well; numpy exact, jnp float32 to float32 rounding."""
+    where Meta-World's ``set_xyz_action`` does, at the task's own box: from just inside its low
+    and high corners and a mixed one, with actions beyond [-1, 1] as well; numpy exact, jnp
+    float32 to float32 rounding."""
     spec = SPECS[name]
     env = cpu_ref.make_cpu_env(name, rand_vecs[name][0])
     env.reset()
@@ -125,7 +126,7 @@ def test_hand_mocap_target_is_metaworlds_set_xyz_action(name, rand_vecs):
     acts = np.concatenate([np.array([[-1, -1, -1, 0], [1, 1, 1, 0], [-2, 3, -1.5, 1]], np.float32),
                            rng.uniform(-1.5, 1.5, (5, 4)).astype(np.float32)])
     hand = int(stock.model.body_mocapid[stock.model.body("mocap").id])
-    reached_low = np.zeros(3, bool)
+    reached_low, reached_high = np.zeros(3, bool), np.zeros(3, bool)
     for p in starts:
         for a in acts:
             stock.data.mocap_pos[hand] = p
@@ -136,7 +137,8 @@ def test_hand_mocap_target_is_metaworlds_set_xyz_action(name, rand_vecs):
             on_device = hand_mocap_target(spec, jnp.asarray(a), jnp.asarray(mocap, jnp.float32), hand)
             np.testing.assert_allclose(np.asarray(on_device), ref, atol=1e-6, rtol=0)
             reached_low |= ref == low
-    assert reached_low.all()  # every lower bound was hit, so a wrong one would show
+            reached_high |= ref == high
+    assert reached_low.all() and reached_high.all()  # every bound was hit, so a wrong one would show
 
 
 def test_goal_sampler_matches_mt1():
