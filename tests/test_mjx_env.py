@@ -17,6 +17,7 @@ import jax.numpy as jnp  # noqa: E402
 
 from mtrl_jax.envs import mjx_port_task_names  # noqa: E402
 from mtrl_jax.envs.mjx import MJXMultiTaskEnv, build_port_spec, original_model, port_model  # noqa: E402
+from mtrl_jax.envs.mjx.scene import PORT_PAIRS  # noqa: E402
 from mtrl_jax.envs.mw_tasks import MT10_TASKS, cpu_ref, sample_rand_vecs  # noqa: E402
 
 pytestmark = pytest.mark.metaworld
@@ -212,3 +213,32 @@ def test_fingers_stop_on_the_table_where_the_hand_may_go_below_it(name, xy):
     port = cpu_port.run_episode(name, port_model(name), rv, 150, policy=_PressDown(xy))["hand"][:, 2].min()
     assert 0.03 < stock < 0.05
     assert abs(port - stock) < 0.01, (port, stock)
+
+
+@pytest.mark.parametrize("goal", [2, 9])
+def test_box_close_expert_carries_the_lid_over_the_walls_cpu(goal):
+    """box-close's port scene on CPU MuJoCo: the lid's rims have no box-wall pairs (stock's rims
+    touch the walls before the success in 2 steps over the 8 goals of 10 its expert succeeds on),
+    and the expert carries the lid to the box within 20 steps of stock's first success. With the
+    16 rim-wall pairs the rims caught on the walls and the port missed both goals."""
+    from mtrl_jax.envs.mjx import cpu_port
+
+    name = "box-close-v3"
+    rv = sample_rand_vecs((name,), 0)[name][goal]
+    first = lambda s: int(np.argmax(s)) if np.any(s) else -1  # noqa: E731
+    stock = first(cpu_ref.record(name, rv, 200, policy="expert", stop_after_success=1)["success"])
+    port = first(cpu_port.run_episode(name, port_model(name), rv, 200, stop_after_success=1)["success"])
+    assert 0 <= stock and 0 <= port and abs(port - stock) <= 20, (port, stock)
+
+
+def test_scene_solver_floor_overrides_a_smaller_budget_only():
+    """box-close's scene sets a solver floor (``PortSpec.min_solver_iterations``): a smaller env
+    budget is raised to it, a larger one is kept, and scenes without a floor keep the budget."""
+    floor = PORT_PAIRS["box-close-v3"].min_solver_iterations
+    assert floor[0] > 4 and floor[1] > 8
+    m = port_model("box-close-v3", 4, 8)
+    assert (m.opt.iterations, m.opt.ls_iterations) == floor
+    m = port_model("box-close-v3", floor[0] + 5, floor[1] + 5)
+    assert (m.opt.iterations, m.opt.ls_iterations) == (floor[0] + 5, floor[1] + 5)
+    m = port_model("reach-v3", 4, 8)
+    assert (m.opt.iterations, m.opt.ls_iterations) == (4, 8)

@@ -17,7 +17,8 @@ What the transform does, per task (``PORT_PAIRS`` lists the contacts each task k
 - the body a reset moves (door, drawer, button box, peg box, window) stays a plain body: the env
   batches ``body_pos`` of that one body (mjx 3.3.0 places a mocap body but not its children, so
   the mocap trick does not work there);
-- the solver budget shrinks (``iterations``/``ls_iterations``).
+- the solver budget shrinks (``iterations``/``ls_iterations``), except where a scene sets a
+  floor (``PortSpec.min_solver_iterations``).
 """
 
 from __future__ import annotations
@@ -253,8 +254,8 @@ def build_port_spec(task: str, iterations: int = 4, ls_iterations: int = 8):
                 p.margin = mix["margin"] if port.margins else 0.0
                 p.gap = mix["gap"] if port.margins else 0.0
                 pair_list.append((a, b))
-    spec.option.iterations = iterations
-    spec.option.ls_iterations = ls_iterations
+    spec.option.iterations = max(iterations, port.min_solver_iterations[0])
+    spec.option.ls_iterations = max(ls_iterations, port.min_solver_iterations[1])
     return spec, dict(pairs=pair_list, table_top=float(top), retyped=sorted(changed_bodies),
                       added=sorted(added), stands_for={a: names[i] for a, i in added.items()})
 

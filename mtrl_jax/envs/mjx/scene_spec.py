@@ -27,3 +27,6 @@ class PortSpec:
     # False drops them (0.0). For box-box pairs, whose MJX collider returns the signed distance
     # of separated boxes too, so a contact within the margin is active as on CPU MuJoCo.
     margins: bool = False
+    # (iterations, ls_iterations) the scene's solver runs at least, whatever the env's budget:
+    # for a scene whose contacts MJX's solver does not settle within the default 4 / 8
+    min_solver_iterations: tuple = (0, 0)
