@@ -6,6 +6,7 @@
     nice -n 10 python benchmarks/env_throughput.py --benchmark mt50 --per-task --envs 16 64
     python benchmarks/env_throughput.py --benchmark mt50 --envs 1024 --no-cpu   # the 50-task program (GPU)
     nice -n 10 python benchmarks/env_throughput.py --tasks plate-slide-v3 plate-slide-back-v3 --envs 16 --no-cpu --compare-sharing
+    nice -n 10 python benchmarks/env_throughput.py --benchmark mt50 --envs 16 --no-cpu --quick-compile  # see xla_cache
     nice -n 10 python benchmarks/env_throughput.py --tasks soccer-v3 sweep-v3 button-press-v3 coffee-button-v3 --prefixes 1 2 4 --envs 16 --no-cpu
 
 Prints a table with the device name. Env-steps/s counts every env of every task (T * E per step).
@@ -65,7 +66,7 @@ def _cache_entries():
     return len(os.listdir(CACHE)) if os.path.isdir(CACHE) else 0
 
 
-def mjx_env(tasks, envs_per_task: int, steps: int, share_scenes: bool = True):
+def mjx_env(tasks, envs_per_task: int, steps: int, share_scenes: bool = True, compiler_options=None):
     from mtrl_jax.envs.mjx import MJXMultiTaskEnv
 
     t0 = time.perf_counter()
@@ -75,7 +76,7 @@ def mjx_env(tasks, envs_per_task: int, steps: int, share_scenes: bool = True):
     state, obs = jax.jit(env.reset)(key)
     jax.block_until_ready(obs)
     act = jax.random.uniform(key, (env.num_tasks, envs_per_task, 4), minval=-1, maxval=1)
-    step = jax.jit(env.step)
+    step = jax.jit(env.step, compiler_options=compiler_options or None)
     before = _cache_entries()
     t0 = time.perf_counter()
     state, out = step(state, act, key)
@@ -95,6 +96,7 @@ def mjx_env(tasks, envs_per_task: int, steps: int, share_scenes: bool = True):
 
 def main(argv=None):
     from mtrl_jax.envs.mw_tasks import MT10_TASKS, MT50_TASKS
+    from mtrl_jax.xla_cache import quick_compile_options
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--benchmark", choices=("mt10", "mt50"), default="mt10",
@@ -109,6 +111,8 @@ def main(argv=None):
     ap.add_argument("--prefixes", nargs="*", type=int, default=None,
                     help="one program per K: the first K of --tasks (growth with the number of programs)")
     ap.add_argument("--no-cpu", action="store_true")
+    ap.add_argument("--quick-compile", action="store_true",
+                    help="compile the step with mtrl_jax.xla_cache.quick_compile_options (XLA:CPU only)")
     args = ap.parse_args(argv)
     if args.tasks is None:
         args.tasks = list(MT50_TASKS if args.benchmark == "mt50" else MT10_TASKS)
@@ -116,7 +120,8 @@ def main(argv=None):
         ap.error("--prefixes takes counts from 1 to the number of --tasks, without --per-task")
     accel = jax.devices()[0].platform != "cpu"
     envs = args.envs or ([1, 16, 128, 1024] if accel else [1, 16, 128])
-    print(f"device: {device_name()}   jax {jax.__version__}")
+    options = quick_compile_options(jax.devices()[0].platform) if args.quick_compile else {}
+    print(f"device: {device_name()}   jax {jax.__version__}   compiler options: {options or 'default'}")
     if not args.no_cpu and not args.per_task:
         bench = args.benchmark.upper()
         sps, ms = cpu_metaworld(args.cpu_steps, bench)
@@ -138,7 +143,7 @@ def main(argv=None):
         for e in envs:
             for share in (True, False) if args.compare_sharing else (True,):
                 try:
-                    r = mjx_env(tasks, e, args.steps, share)
+                    r = mjx_env(tasks, e, args.steps, share, options)
                 except Exception as err:  # a task that does not load / compile is a row too
                     print(f"| {','.join(tasks)} | {e} | FAILED: {type(err).__name__}: {str(err)[:120]} |")
                     continue
