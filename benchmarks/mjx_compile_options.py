@@ -8,6 +8,7 @@ both ways; the timed rounds alternate between the two executables, ABBA order).
 Prints one JSON line: both compile times, the median step ms of each, the median of the per-round
 ratios (quick / default) and the largest reward difference between the two trajectories (same
 actions and keys; the two programs round differently, and contacts amplify it).
+The persistent compilation cache stays off here, so both compile times are cold.
 """
 
 from __future__ import annotations

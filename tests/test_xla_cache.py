@@ -40,7 +40,10 @@ def test_quick_compile_options_keep_the_invariant_in_the_loop_and_the_result():
     np.testing.assert_allclose(np.asarray(default(w, x)), ref, rtol=1e-5)
 
 
+def test_quick_compile_options_disable_only_code_motion_on_cpu():
+    assert quick_compile_options("cpu") == {"xla_disable_hlo_passes": LICM_PASS}
+
+
 @pytest.mark.parametrize("platform", ["gpu", "tpu", "cuda"])
 def test_quick_compile_options_are_empty_off_cpu(platform):
     assert quick_compile_options(platform) == {}
-    assert quick_compile_options("cpu") == {"xla_disable_hlo_passes": LICM_PASS}

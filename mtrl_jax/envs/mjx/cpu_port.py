@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from mtrl_jax.envs.mw_tasks import SPECS, evaluate, hand_mocap_target, reset_obs
+from mtrl_jax.envs.mw_tasks import FRAME_SKIP, MOCAP_QUAT, SPECS, evaluate, hand_mocap_target, reset_obs
 from mtrl_jax.envs.mw_tasks import cpu_ref
 
 
@@ -38,9 +38,9 @@ def run_episode(task, model, rand_vec, n_steps=500, policy="expert", seed=0, sto
             a = pol.get_action(obs) if pol is not None else rng.uniform(-1, 1, 4)
             a = np.asarray(a, np.float32)
             data.mocap_pos[hand] = hand_mocap_target(spec, a, data.mocap_pos, hand, xp=np)
-            data.mocap_quat[hand] = [1.0, 0.0, 1.0, 0.0]
+            data.mocap_quat[hand] = MOCAP_QUAT
             data.ctrl[:] = [a[3], -a[3]]
-            mujoco.mj_step(model, data, nstep=5)
+            mujoco.mj_step(model, data, nstep=FRAME_SKIP)
             mujoco.mj_forward(model, data)
             p = cpu_ref._np_probe(probe_fn, data)
             o, curr, r, s = ev(p, curr, consts, a.astype(np.float64))

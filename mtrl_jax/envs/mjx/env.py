@@ -44,6 +44,8 @@ from mtrl_jax.envs.mw_tasks import (
     Consts,
     Probe,
     evaluate,
+    FRAME_SKIP,
+    MOCAP_QUAT,
     fixture_bodies,
     hand_mocap_target,
     make_probe_fn,
@@ -54,8 +56,6 @@ from mtrl_jax.envs.mw_tasks import cpu_ref
 
 from .scene import port_model
 
-MOCAP_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
-FRAME_SKIP = 5
 
 
 class TaskState(NamedTuple):
@@ -119,7 +119,7 @@ class _Task:
         model = self.model_for(fixture)
         pos = hand_mocap_target(self.spec, action, d.mocap_pos, self.hand_mocap)
         d = d.replace(mocap_pos=d.mocap_pos.at[self.hand_mocap].set(pos),
-                      mocap_quat=d.mocap_quat.at[self.hand_mocap].set(MOCAP_QUAT.astype(pos.dtype)),
+                      mocap_quat=d.mocap_quat.at[self.hand_mocap].set(jnp.asarray(MOCAP_QUAT, pos.dtype)),
                       ctrl=jnp.stack([action[3], -action[3]]).astype(d.ctrl.dtype))
 
         def sub(d, _):

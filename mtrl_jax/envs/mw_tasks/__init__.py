@@ -19,7 +19,7 @@ from .common import (  # noqa: F401
     full_obs,
     tcp_center,
 )
-from .spec import fixture_bodies, hand_mocap_target  # noqa: F401
+from .spec import FRAME_SKIP, MOCAP_QUAT, fixture_bodies, hand_mocap_target  # noqa: F401
 from .tasks import (  # noqa: F401
     MOCAP_HIGH,
     MOCAP_LOW,

@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 
 from .common import Consts, Probe
-from .spec import fixture_bodies
+from .spec import FRAME_SKIP, MOCAP_QUAT, fixture_bodies
 from .tasks import SPECS, make_probe_fn
 
 EXPERT_POLICIES = {
@@ -134,9 +134,9 @@ def settle_hand(spec, model, data, fixture_pos=None):
     hand = int(model.body_mocapid[model.body("mocap").id])
     for _ in range(50):
         data.mocap_pos[hand] = spec.hand_init_pos
-        data.mocap_quat[hand] = np.array([1.0, 0.0, 1.0, 0.0])
+        data.mocap_quat[hand] = MOCAP_QUAT
         data.ctrl[:] = [-1.0, 1.0]
-        mujoco.mj_step(model, data, nstep=5)
+        mujoco.mj_step(model, data, nstep=FRAME_SKIP)
         mujoco.mj_rnePostConstraint(model, data)
     return data
 

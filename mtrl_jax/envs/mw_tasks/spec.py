@@ -87,6 +87,10 @@ class TaskSpec:
 
 # SawyerXYZEnv's action_scale: mocap metres per unit of xyz action
 ACTION_SCALE = 0.01
+# the hand mocap's orientation, written with every position (SawyerXYZEnv.set_xyz_action, _reset_hand)
+MOCAP_QUAT = (1.0, 0.0, 1.0, 0.0)
+# MuJoCo steps per env step (SawyerXYZEnv's frame_skip)
+FRAME_SKIP = 5
 
 
 def hand_mocap_target(spec: TaskSpec, action, mocap_pos, hand: int, xp=jnp):
