@@ -8,6 +8,7 @@
     nice -n 10 python benchmarks/env_throughput.py --tasks plate-slide-v3 plate-slide-back-v3 --envs 16 --no-cpu --compare-sharing
     nice -n 10 python benchmarks/env_throughput.py --benchmark mt50 --envs 16 --no-cpu --quick-compile  # see xla_cache
     nice -n 10 python benchmarks/env_throughput.py --tasks soccer-v3 sweep-v3 button-press-v3 coffee-button-v3 --prefixes 1 2 4 --envs 16 --no-cpu
+    nice -n 5 python benchmarks/env_throughput.py --benchmark mt50 --prefixes 8 --envs 16 --compile-only --quick-compile --cache-dir ""
 
 Prints a table with the device name. Env-steps/s counts every env of every task (T * E per step).
 The "programs" column is the number of physics programs in the step (tasks that share a scene
@@ -17,13 +18,17 @@ number of physics programs in one step (the 50-task program has 40), where compi
 itself takes too long.
 Compile time is the first call of the jitted step (trace + lower + compile, or a load from the
 persistent compilation cache at ~/.cache/mtrl_jax/xla when it is warm: the "cache" column says
-whether the cache directory held an entry for it before).
+whether the cache directory held an entry for it before). ``--compile-only`` lowers the step
+against the reset's shapes (``jax.eval_shape``: the reset is not compiled), compiles it and
+reports the process's peak RSS, which is then the step compile's: how much memory a program
+needs, for the ones this machine cannot run (one setting per process for a clean peak).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 
@@ -33,8 +38,6 @@ import numpy as np
 from mtrl_jax.xla_cache import DEFAULT_CACHE, enable_compile_cache
 
 CACHE = os.path.expanduser(DEFAULT_CACHE)
-
-enable_compile_cache()
 
 
 def device_name():
@@ -63,7 +66,34 @@ def cpu_metaworld(steps: int, benchmark: str = "MT10"):
 
 
 def _cache_entries():
-    return len(os.listdir(CACHE)) if os.path.isdir(CACHE) else 0
+    return len(os.listdir(CACHE)) if CACHE and os.path.isdir(CACHE) else 0
+
+
+def peak_rss_gib() -> float:
+    """This process's peak resident set size so far (Linux ``ru_maxrss`` is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def mjx_step_compile(tasks, envs_per_task: int, share_scenes: bool = True, compiler_options=None):
+    """Builds the env, lowers its step against ``jax.eval_shape`` of the reset and compiles it:
+    build, lowering and compile seconds, the number of physics programs and the peak RSS (GiB)
+    before the lowering and after the compile."""
+    from mtrl_jax.envs.mjx import MJXMultiTaskEnv
+
+    t0 = time.perf_counter()
+    env = MJXMultiTaskEnv(envs_per_task=envs_per_task, tasks=tuple(tasks), share_scenes=share_scenes)
+    build_s = time.perf_counter() - t0
+    key = jax.random.PRNGKey(0)
+    state, _ = jax.eval_shape(env.reset, key)
+    act = jax.ShapeDtypeStruct((env.num_tasks, envs_per_task, env.act_dim), np.float32)
+    before_gib = peak_rss_gib()
+    t0 = time.perf_counter()
+    lowered = jax.jit(env.step).lower(state, act, key)
+    lower_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lowered.compile(compiler_options=compiler_options or None)
+    return dict(build_s=build_s, lower_s=lower_s, compile_s=time.perf_counter() - t0,
+                programs=len(env.physics_groups), rss_before_gib=before_gib, peak_rss_gib=peak_rss_gib())
 
 
 def mjx_env(tasks, envs_per_task: int, steps: int, share_scenes: bool = True, compiler_options=None):
@@ -113,7 +143,14 @@ def main(argv=None):
     ap.add_argument("--no-cpu", action="store_true")
     ap.add_argument("--quick-compile", action="store_true",
                     help="compile the step with mtrl_jax.xla_cache.quick_compile_options (XLA:CPU only)")
+    ap.add_argument("--compile-only", action="store_true",
+                    help="only lower and compile the step (no reset compile, no timed steps): seconds and peak RSS")
+    ap.add_argument("--cache-dir", default=DEFAULT_CACHE,
+                    help='persistent XLA compilation cache ("": off, every compile cold)')
     args = ap.parse_args(argv)
+    global CACHE
+    CACHE = os.path.expanduser(args.cache_dir) if args.cache_dir else ""
+    enable_compile_cache(args.cache_dir or None)
     if args.tasks is None:
         args.tasks = list(MT50_TASKS if args.benchmark == "mt50" else MT10_TASKS)
     if args.prefixes and (args.per_task or min(args.prefixes) < 1 or max(args.prefixes) > len(args.tasks)):
@@ -122,17 +159,20 @@ def main(argv=None):
     envs = args.envs or ([1, 16, 128, 1024] if accel else [1, 16, 128])
     options = quick_compile_options(jax.devices()[0].platform) if args.quick_compile else {}
     print(f"device: {device_name()}   jax {jax.__version__}   compiler options: {options or 'default'}")
-    if not args.no_cpu and not args.per_task:
+    if not args.no_cpu and not args.per_task and not args.compile_only:
         bench = args.benchmark.upper()
         sps, ms = cpu_metaworld(args.cpu_steps, bench)
         print(f"CPU Meta-World {bench} sync vector env: {sps:,.0f} env-steps/s ({ms:.1f} ms per vector step)")
         base = sps
     else:
         base = None
-    header = ("| tasks | E per task | programs | build s | compile s (cache hit) | step ms | physics-step ms | "
+    if args.compile_only:
+        print("| tasks | E per task | programs | build s | lower s | compile s | peak RSS GiB (before lowering) |")
+        print("|---|---|---|---|---|---|---|")
+    else:
+        print("| tasks | E per task | programs | build s | compile s (cache hit) | step ms | physics-step ms | "
               "env-steps/s | vs CPU Meta-World |")
-    print(header)
-    print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
     if args.per_task:
         groups = [[t] for t in args.tasks]
     elif args.prefixes:
@@ -142,12 +182,17 @@ def main(argv=None):
     for tasks in groups:
         for e in envs:
             for share in (True, False) if args.compare_sharing else (True,):
+                name = tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks"
                 try:
+                    if args.compile_only:
+                        r = mjx_step_compile(tasks, e, share, options)
+                        print(f"| {name} | {e} | {r['programs']} | {r['build_s']:.1f} | {r['lower_s']:.1f} | "
+                              f"{r['compile_s']:.1f} | {r['peak_rss_gib']:.2f} ({r['rss_before_gib']:.2f}) |", flush=True)
+                        continue
                     r = mjx_env(tasks, e, args.steps, share, options)
                 except Exception as err:  # a task that does not load / compile is a row too
                     print(f"| {','.join(tasks)} | {e} | FAILED: {type(err).__name__}: {str(err)[:120]} |")
                     continue
-                name = tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks"
                 vs = f"{r['env_steps_s'] / base:.2f}x" if base else "-"
                 print(f"| {name} | {e} | {r['programs']} | {r['build_s']:.1f} | {r['compile_s']:.1f} "
                       f"({'yes' if r['cached'] else 'no'}) | {r['step_ms']:.1f} | {r['step_ms'] / 5:.1f} | "
