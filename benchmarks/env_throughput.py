@@ -9,6 +9,7 @@
     nice -n 10 python benchmarks/env_throughput.py --benchmark mt50 --envs 16 --no-cpu --quick-compile  # see xla_cache
     nice -n 10 python benchmarks/env_throughput.py --tasks soccer-v3 sweep-v3 button-press-v3 coffee-button-v3 --prefixes 1 2 4 --envs 16 --no-cpu
     nice -n 5 python benchmarks/env_throughput.py --benchmark mt50 --prefixes 8 --envs 16 --compile-only --quick-compile --cache-dir ""
+    nice -n 5 python benchmarks/env_throughput.py --benchmark mt50 --envs 16 --no-cpu --steps 10 --per-scene  # one program per scene
 
 Prints a table with the device name. Env-steps/s counts every env of every task (T * E per step).
 The "programs" column is the number of physics programs in the step (tasks that share a scene
@@ -124,6 +125,42 @@ def mjx_env(tasks, envs_per_task: int, steps: int, share_scenes: bool = True, co
                 reward_ok=bool(np.isfinite(np.asarray(out.reward)).all()))
 
 
+def mjx_per_scene(tasks, envs_per_task: int, steps: int, compiler_options=None, workers: int = 2):
+    """The tasks as ``PerSceneEnv`` (one compiled reset and step per physics group): wall
+    seconds to build every program, the groups' summed XLA seconds, peak RSS, step time."""
+    from mtrl_jax.envs.mjx import MJXMultiTaskEnv
+    from mtrl_jax.envs.mjx.per_scene import PerSceneEnv
+
+    t0 = time.perf_counter()
+    env = PerSceneEnv(MJXMultiTaskEnv(envs_per_task=envs_per_task, tasks=tuple(tasks)), compiler_options)
+    build_s = time.perf_counter() - t0
+    before = _cache_entries()
+    t0 = time.perf_counter()
+    def on_done(done, total, task, reset_s, step_s):
+        print(f"  group {done}/{total} ({task}): reset {reset_s:.0f} s, "
+              f"step {step_s:.0f} s, {time.perf_counter() - t0:.0f} s so far, peak RSS {peak_rss_gib():.1f} GiB",
+              flush=True)
+
+    seconds = env.compile(workers, on_done)
+    compile_s = time.perf_counter() - t0
+    cached = _cache_entries() == before and before > 0
+    key = jax.random.PRNGKey(0)
+    state, obs = env.reset(key)
+    act = jax.random.uniform(key, (env.num_tasks, envs_per_task, 4), minval=-1, maxval=1)
+    state, out = env.step(state, act, key)
+    jax.block_until_ready(out)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        state, out = env.step(state, act, key)
+    jax.block_until_ready(out)
+    dt = time.perf_counter() - t0
+    return dict(build_s=build_s, compile_s=compile_s, cached=cached, step_ms=1e3 * dt / steps,
+                programs=len(env.groups), xla_s=sum(r + s for r, s in seconds),
+                step_xla_s=sum(s for _, s in seconds), peak_rss_gib=peak_rss_gib(),
+                env_steps_s=env.num_tasks * envs_per_task * steps / dt,
+                reward_ok=bool(np.isfinite(np.asarray(out.reward)).all()))
+
+
 def main(argv=None):
     from mtrl_jax.envs.mw_tasks import MT10_TASKS, MT50_TASKS
     from mtrl_jax.xla_cache import quick_compile_options
@@ -145,6 +182,9 @@ def main(argv=None):
                     help="compile the step with mtrl_jax.xla_cache.quick_compile_options (XLA:CPU only)")
     ap.add_argument("--compile-only", action="store_true",
                     help="only lower and compile the step (no reset compile, no timed steps): seconds and peak RSS")
+    ap.add_argument("--per-scene", action="store_true",
+                    help="one compiled reset and step per physics group (mtrl_jax.envs.mjx.per_scene)")
+    ap.add_argument("--workers", type=int, default=2, help="--per-scene: programs compiled at once")
     ap.add_argument("--cache-dir", default=DEFAULT_CACHE,
                     help='persistent XLA compilation cache ("": off, every compile cold)')
     args = ap.parse_args(argv)
@@ -153,6 +193,8 @@ def main(argv=None):
     enable_compile_cache(args.cache_dir or None)
     if args.tasks is None:
         args.tasks = list(MT50_TASKS if args.benchmark == "mt50" else MT10_TASKS)
+    if args.per_scene and (args.compile_only or args.compare_sharing):
+        ap.error("--per-scene times its own programs: not with --compile-only or --compare-sharing")
     if args.prefixes and (args.per_task or min(args.prefixes) < 1 or max(args.prefixes) > len(args.tasks)):
         ap.error("--prefixes takes counts from 1 to the number of --tasks, without --per-task")
     accel = jax.devices()[0].platform != "cpu"
@@ -184,6 +226,13 @@ def main(argv=None):
             for share in (True, False) if args.compare_sharing else (True,):
                 name = tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks"
                 try:
+                    if args.per_scene:
+                        r = mjx_per_scene(tasks, e, args.steps, options, args.workers)
+                        print(f"| {name} (per scene) | {e} | {r['programs']} | {r['build_s']:.1f} | "
+                              f"{r['compile_s']:.1f} ({'yes' if r['cached'] else 'no'}; XLA {r['xla_s']:.0f}, "
+                              f"step {r['step_xla_s']:.0f}; peak RSS {r['peak_rss_gib']:.1f} GiB) | "
+                              f"{r['step_ms']:.1f} | {r['step_ms'] / 5:.1f} | {r['env_steps_s']:,.0f} | - |", flush=True)
+                        continue
                     if args.compile_only:
                         r = mjx_step_compile(tasks, e, share, options)
                         print(f"| {name} | {e} | {r['programs']} | {r['build_s']:.1f} | {r['lower_s']:.1f} | "

@@ -6,7 +6,8 @@
 # Sections (each under its own time limit, so that one slow compile cannot eat the rest):
 # the device, update_throughput for every --algo, env_throughput of the MJX port at E = 1, 128
 # and 1024 per task on one task (reach-v3) and on MT10, the MT50 port (three tasks outside MT10
-# one by one, and the 50-task program, E = 128) , timed mt10-mjx runs of MT-SAC and of the
+# one by one, and the 50 tasks as one program per scene, E = 128: its log's "group k/40" lines give
+# each scene's compile seconds if the section runs past its limit), timed mt10-mjx runs of MT-SAC and of the
 # full-width brc preset that write their success curves, and layouts.py (the XLA:CPU forms
 # against their plain forms).
 # benchmarks/gpu_table.py merges them into OUT_DIR/gpu_check.md.
@@ -51,6 +52,7 @@ section train_mt10_mjx_brc 70 $PY experiments/run.py --algo brc --env mt10-mjx -
 section env_mt10 80 $PY benchmarks/env_throughput.py --envs 1024 128 1 --steps 20 --no-cpu
 section env_mt50_tasks 40 $PY benchmarks/env_throughput.py --per-task --tasks plate-slide-v3 hammer-v3 \
   button-press-v3 --envs 1024 --steps 20 --no-cpu
-section env_mt50 60 $PY benchmarks/env_throughput.py --benchmark mt50 --envs 128 --steps 10 --no-cpu
+section env_mt50 60 $PY benchmarks/env_throughput.py --benchmark mt50 --envs 128 --steps 10 --no-cpu \
+  --per-scene --workers 12
 section layouts 40 $PY benchmarks/layouts.py --rounds 2 --iters 5
 $PY benchmarks/gpu_table.py "$OUT_DIR" | tee "$OUT_DIR/gpu_check.md"

@@ -16,14 +16,23 @@ from mtrl_jax.methods import (BRONET_POINT_MT_SIZES, BRONET_SIZES, METHODS, QMP_
                               defaults_entry)
 from mtrl_jax.xla_cache import DEFAULT_CACHE
 
-ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx", "mt50-mjx", "mt1-mjx")
+ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx", "mt50-mjx", "mt1-mjx", "mt10-mjx-scenes",
+        "mt50-mjx-scenes")
 DEVICE_ENVS = ("point-mt", "mt10-mjx", "mt50-mjx", "mt1-mjx")
 """Environments whose reset and step are jittable (the device training loop)."""
+PER_SCENE_ENVS = {"mt10-mjx-scenes": "mt10-mjx", "mt50-mjx-scenes": "mt50-mjx"}
+"""The MJX envs compiled as one program per scene and stepped from the host
+(``envs.mjx.per_scene``) -> the MJX env whose tasks, defaults and recipes they take."""
+
+
+def recipe_env(env: str) -> str:
+    """The env name whose defaults (``ENV_DEFAULTS``, methods' ``env_defaults``) ``env`` uses."""
+    return PER_SCENE_ENVS.get(env, env)
 
 
 # Fields that say where and how a run reports, never what it computes.
 OUTPUT_FIELDS = ("run_name", "out_dir", "resume", "progress", "progress_every", "compile_cache",
-                 "wandb")
+                 "compile_workers", "wandb")
 # Fields that say when a run evaluates, checkpoints and ends.
 SCHEDULE_FIELDS = ("total_steps", "eval_every", "checkpoint_every", "early_stop_success",
                    "early_stop_min_steps")
@@ -45,7 +54,9 @@ class Config:
     film, qmp)."""
     env: str = "mt10"
     """Environment: mt10, mt50, mt1 (one task, see --mt1-task), point-mt (pure JAX), mt10-mjx,
-    mt50-mjx, mt1-mjx (one task of the MJX port)."""
+    mt50-mjx, mt1-mjx (one task of the MJX port); mt10-mjx-scenes, mt50-mjx-scenes: the MJX
+    port compiled as one program per scene and stepped from the host (one seed per process;
+    MT50's one-program step does not compile in 24 GiB)."""
     mt1_task: str = "reach-v3"
     """Task of the mt1 and mt1-mjx environments."""
     seed: int = 0
@@ -177,6 +188,9 @@ class Config:
     needs an offscreen GL backend, see README)."""
     compile_cache: str | None = DEFAULT_CACHE
     """XLA compilation cache folder (None = off)."""
+    compile_workers: int = 2
+    """Scene programs compiled at once by the per-scene MJX envs (mt10-mjx-scenes,
+    mt50-mjx-scenes); each XLA:CPU compile of an MT50 scene peaks at about 1-3 GiB."""
     wandb: str | None = None
     """Also log to Weights & Biases, in this project (needs ``pip install wandb``)."""
 
@@ -310,8 +324,8 @@ def resolve(cfg: Config, num_tasks: int | None = None) -> Config:
         raise ConfigError(f"unknown --qmp-with {cfg.qmp_with!r}: choose one of "
                           f"{', '.join(QMP_NETWORKS)}")
     entry = defaults_entry(cfg)
-    merged = {**RECIPE_DEFAULTS, **entry.defaults, **ENV_DEFAULTS[cfg.env],
-              **entry.env_defaults.get(cfg.env, {})}
+    env = recipe_env(cfg.env)
+    merged = {**RECIPE_DEFAULTS, **entry.defaults, **ENV_DEFAULTS[env], **entry.env_defaults.get(env, {})}
     filled = {f.name: merged[f.name] for f in dataclasses.fields(cfg)
               if getattr(cfg, f.name) is None and f.name in merged}
     out = dataclasses.replace(cfg, **filled)
@@ -346,7 +360,7 @@ def torso_sizes(cfg: Config) -> dict:
 def validate(cfg: Config, num_tasks: int | None) -> None:
     """Checks that need no environment; ``num_tasks`` enables the divisibility checks."""
     positive = ("total_steps", "batch_size", "buffer_size", "envs_per_task", "steps_per_call",
-                "updates_per_step")
+                "updates_per_step", "compile_workers")
     for name in positive:
         value = getattr(cfg, name)
         if value is not None and value <= 0:

@@ -218,18 +218,21 @@ def record_run(run_dir: str, out_dir: str | None = None, steps: int = 500, fmt: 
     ``run_dir/videos`` by default. Meta-World runs (mt10, mt50, mt1) and MJX runs only."""
     import jax
     import jax.numpy as jnp
-    from mtrl_jax.config import ConfigError
+    from mtrl_jax.config import PER_SCENE_ENVS, ConfigError
     from mtrl_jax.figures import greedy_action, load_config, load_networks
     cfg = load_config(run_dir)
-    if cfg.env not in ("mt10", "mt50", "mt1", "mt10-mjx", "mt50-mjx"):
-        raise ConfigError(f"videos need a Meta-World run (mt10, mt50, mt1, mt10-mjx, mt50-mjx); this run "
+    mjx_envs = ("mt10-mjx", "mt50-mjx", *PER_SCENE_ENVS)
+    if cfg.env not in ("mt10", "mt50", "mt1", *mjx_envs):
+        raise ConfigError(f"videos need a Meta-World run (mt10, mt50, mt1, {', '.join(mjx_envs)}); this run "
                           f"is --env {cfg.env}, which has no MuJoCo scene")
     nets = load_networks(run_dir, seed)
     act = jax.jit(lambda o: greedy_action(nets, o))
     policy = lambda o: np.asarray(act(jnp.asarray(o, jnp.float32)))  # noqa: E731
     run_seed = (cfg.seeds or (cfg.seed,))[0] if seed is None else seed
-    if cfg.env in ("mt10-mjx", "mt50-mjx"):
-        result = mjx_episode_frames(policy, nets.env, steps, run_seed, width, height, camera)
+    if cfg.env in mjx_envs:
+        # A per-scene env renders through its one-program env: the same tasks, scenes and goals.
+        env = nets.env.inner.env if cfg.env in PER_SCENE_ENVS else nets.env
+        result = mjx_episode_frames(policy, env, steps, run_seed, width, height, camera)
     else:
         if hasattr(nets.env, "close"):
             nets.env.close()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import sys
+
+from mtrl_jax.config import ENVS, PER_SCENE_ENVS
 from mtrl_jax.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,11 +38,11 @@ def check_env(cfg: Config) -> None:
         check_mt1_task(cfg.mt1_task, metaworld_task_names(), "Meta-World")
     elif cfg.env == "mt1-mjx":
         check_mt1_task(cfg.mt1_task, mjx_port_task_names(), "the MJX port")
-    elif cfg.env == "mt50-mjx":
+    elif cfg.env in ("mt50-mjx", "mt50-mjx-scenes"):
         from mtrl_jax.envs.mw_tasks import MT50_TASKS
         missing = [t for t in MT50_TASKS if t not in mjx_port_task_names()]
         if missing:
-            raise ConfigError(f"--env mt50-mjx needs all 50 tasks in the MJX port; {len(missing)} are not "
+            raise ConfigError(f"--env {cfg.env} needs all 50 tasks in the MJX port; {len(missing)} are not "
                               f"yet: {', '.join(missing)}")
 
 
@@ -53,6 +56,11 @@ def make_env(cfg: Config, seed: int | None = None):
         check_env(cfg)
         from mtrl_jax.envs.metaworld import MetaWorldEnv
         return MetaWorldEnv(cfg.env.upper(), seed=seed, mt1_task=cfg.mt1_task)
+    if cfg.env in PER_SCENE_ENVS:
+        from mtrl_jax.envs.mjx.per_scene import HostPerSceneEnv, PerSceneEnv
+        programs = make_env(cfg.replace(env=PER_SCENE_ENVS[cfg.env]), seed)
+        return HostPerSceneEnv(PerSceneEnv(programs), seed, workers=cfg.compile_workers,
+                               on_compiled=_print_compiled if cfg.progress else None)
     if cfg.env in ("mt10-mjx", "mt50-mjx", "mt1-mjx"):
         try:
             from mtrl_jax.envs.mjx import MJXMultiTaskEnv
@@ -69,5 +77,9 @@ def make_env(cfg: Config, seed: int | None = None):
         # MT1's goals (metaworld.MT1(task, seed)), as the CPU mt1 env draws them.
         return MJXMultiTaskEnv(envs_per_task=cfg.envs_per_task, tasks=(cfg.mt1_task,), seed=seed,
                                goal_benchmark=(cfg.mt1_task,))
-    raise ConfigError(f"unknown --env {cfg.env!r}: choose point-mt, mt10, mt50, mt1, mt10-mjx, "
-                      "mt50-mjx or mt1-mjx")
+    raise ConfigError(f"unknown --env {cfg.env!r}: choose one of {', '.join(ENVS)}")
+
+
+def _print_compiled(done: int, total: int, task: str, reset_s: float, step_s: float) -> None:
+    print(f"compiled {done}/{total} scene programs ({task}: reset {reset_s:.0f} s, step {step_s:.0f} s)",
+          file=sys.stderr, flush=True)

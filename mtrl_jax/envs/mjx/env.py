@@ -187,6 +187,21 @@ class MJXMultiTaskEnv(DeviceEnv):
         other.envs_per_task = int(envs_per_task)
         return other
 
+    def subset(self, indices) -> "MJXMultiTaskEnv":
+        """The env over the tasks at ``indices`` (in that order): the same built scenes, goals
+        and E, and the physics groups of those tasks."""
+        indices = tuple(int(i) for i in indices)
+        other = copy.copy(self)
+        other.task_names = tuple(self.task_names[i] for i in indices)
+        other.num_tasks = len(indices)
+        other._tasks = [self._tasks[i] for i in indices]
+        pos = {i: k for k, i in enumerate(indices)}
+        other.physics_groups = tuple(tuple(pos[i] for i in g) for g in self.physics_groups
+                                     if all(i in pos for i in g))
+        if sum(map(len, other.physics_groups)) != other.num_tasks:
+            raise ValueError(f"subset {indices} splits a physics group of {self.physics_groups}")
+        return other
+
     @property
     def mj_models(self) -> tuple:
         """The port scenes as CPU ``mujoco.MjModel``s, one per task in ``task_names`` order (what
