@@ -190,7 +190,8 @@ class Config:
     """XLA compilation cache folder (None = off)."""
     compile_workers: int = 2
     """Scene programs compiled at once by the per-scene MJX envs (mt10-mjx-scenes,
-    mt50-mjx-scenes); each XLA:CPU compile of an MT50 scene peaks at about 1-3 GiB."""
+    mt50-mjx-scenes). On XLA:CPU two MT50 scene compiles at once peaked at 3.3 GiB, and each
+    compiled scene step holds ~0.4 GiB (docs/mjx_port.md section 7)."""
     wandb: str | None = None
     """Also log to Weights & Biases, in this project (needs ``pip install wandb``)."""
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import sys
+from typing import TYPE_CHECKING
 
 from mtrl_jax.config import ENVS, PER_SCENE_ENVS
 from mtrl_jax.errors import ConfigError
