@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mtrl_jax.envs.base import StepOut, spec_of
+from mtrl_jax.envs.base import spec_of
 from mtrl_jax.envs.mw_tasks import NUM_GOALS
 
 from .env import MJXMultiTaskEnv
