@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from mtrl_jax.envs import PER_SCENE_ENVS
 from mtrl_jax.errors import ConfigError
 from mtrl_jax.methods import (BRONET_POINT_MT_SIZES, BRONET_SIZES, METHODS, QMP_NETWORKS,
                               defaults_entry)
@@ -20,9 +21,6 @@ ENVS = ("mt10", "mt50", "mt1", "point-mt", "mt10-mjx", "mt50-mjx", "mt1-mjx", "m
         "mt50-mjx-scenes")
 DEVICE_ENVS = ("point-mt", "mt10-mjx", "mt50-mjx", "mt1-mjx")
 """Environments whose reset and step are jittable (the device training loop)."""
-PER_SCENE_ENVS = {"mt10-mjx-scenes": "mt10-mjx", "mt50-mjx-scenes": "mt50-mjx"}
-"""The MJX envs compiled as one program per scene and stepped from the host
-(``envs.mjx.per_scene``) -> the MJX env whose tasks, defaults and recipes they take."""
 
 
 def recipe_env(env: str) -> str:

@@ -218,7 +218,8 @@ def record_run(run_dir: str, out_dir: str | None = None, steps: int = 500, fmt: 
     ``run_dir/videos`` by default. Meta-World runs (mt10, mt50, mt1) and MJX runs only."""
     import jax
     import jax.numpy as jnp
-    from mtrl_jax.config import PER_SCENE_ENVS, ConfigError
+    from mtrl_jax.config import ConfigError
+    from mtrl_jax.envs import PER_SCENE_ENVS
     from mtrl_jax.figures import greedy_action, load_config, load_networks
     cfg = load_config(run_dir)
     mjx_envs = ("mt10-mjx", "mt50-mjx", *PER_SCENE_ENVS)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from mtrl_jax.config import ENVS, PER_SCENE_ENVS
 from mtrl_jax.errors import ConfigError
 
 if TYPE_CHECKING:
     from mtrl_jax.config import Config
+
+
+PER_SCENE_ENVS = {"mt10-mjx-scenes": "mt10-mjx", "mt50-mjx-scenes": "mt50-mjx"}
+"""The MJX envs compiled as one program per scene and stepped from the host
+(``envs.mjx.per_scene``) -> the MJX env whose tasks, defaults and recipes they take."""
 
 
 def metaworld_task_names() -> tuple[str, ...]:
@@ -76,7 +80,8 @@ def make_env(cfg: Config, seed: int | None = None):
         # MT1's goals (metaworld.MT1(task, seed)), as the CPU mt1 env draws them.
         return MJXMultiTaskEnv(envs_per_task=cfg.envs_per_task, tasks=(cfg.mt1_task,), seed=seed,
                                goal_benchmark=(cfg.mt1_task,))
-    raise ConfigError(f"unknown --env {cfg.env!r}: choose one of {', '.join(ENVS)}")
+    raise ConfigError(f"unknown --env {cfg.env!r}: choose point-mt, mt10, mt50, mt1, mt10-mjx, "
+                      "mt50-mjx, mt1-mjx, mt10-mjx-scenes or mt50-mjx-scenes")
 
 
 def _print_compiled(done: int, total: int, task: str, reset_s: float, step_s: float) -> None:
